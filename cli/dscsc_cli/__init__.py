@@ -1,0 +1,1 @@
+"""dscsc's command line: assembles plugins into runs. The only layer that prints."""

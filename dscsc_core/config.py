@@ -1,0 +1,142 @@
+"""Run configuration: declared defaults < TOML file < command-line flags, validated in one place."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .params import Param
+from .trainer import TrainingConfig
+
+# Which plugin kind each selection option picks; ``augment`` is the CLI's word for the augmentation policy.
+SELECTIONS: dict[str, str] = {
+    "dataset": "dataset",
+    "encoder": "encoder",
+    "augment": "augmentation",
+    "miner": "miner",
+    "regularizer": "regularizer",
+    "clusterer": "clusterer",
+}
+
+_TRAINING_DEFAULTS = TrainingConfig()
+
+# Every scalar setting of a run, with its default, type and allowed range.
+RUN_PARAMS: tuple[Param, ...] = (
+    Param("dataset", str, "digits", "dataset source"),
+    Param("encoder", str, "conv1", "encoder + mirrored decoder"),
+    Param("augment", str, "geometric", "augmentation policy building the positive view"),
+    Param("miner", str, "knn", "negative miner of the contrastive head"),
+    Param("regularizer", str, "l2", "penalty R(C) of the self-expression loss"),
+    Param("clusterer", str, "dsc-post", "turns C into labels"),
+    Param("pretrain_epochs", int, _TRAINING_DEFAULTS.pretrain_epochs, "Stage I epochs (full-batch steps) without the self-expression module", min=0),
+    Param("epochs", int, _TRAINING_DEFAULTS.epochs, "Stage II epochs (full-batch steps) with the self-expression module", min=0),
+    Param("lr", float, _TRAINING_DEFAULTS.lr, "Adam learning rate", min=0),
+    Param("alpha", float, None, "SEM trade-off alpha; default 10^(K/10-3)", min=0),
+    Param("beta", float, _TRAINING_DEFAULTS.beta, "weight of the contrastive loss", min=0),
+    Param("gamma", float, _TRAINING_DEFAULTS.gamma, "weight of the self-expression loss", min=0),
+    Param("temperature", float, _TRAINING_DEFAULTS.temperature, "temperature rho of the contrastive loss", min=1e-6),
+    Param("head_dim", int, _TRAINING_DEFAULTS.head_dim, "output dimension of the contrastive head (64/128/256 in the paper)", min=1),
+    Param("head_hidden", int, _TRAINING_DEFAULTS.head_hidden, "hidden width of the contrastive head", min=1),
+    Param("coef_init_std", float, _TRAINING_DEFAULTS.coef_init_std, "std of the random initial coefficients", min=0),
+    Param("pretrain_tol", float, _TRAINING_DEFAULTS.pretrain_tol, "stop Stage I early when reconstruction improves less than this (relative)", min=0),
+    Param("pretrain_patience", int, _TRAINING_DEFAULTS.pretrain_patience, "window in epochs of the Stage I plateau rule", min=1),
+    Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
+    Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=1),
+    Param("seed", int, _TRAINING_DEFAULTS.seed, "seed of every random choice (init, augmentation, clustering)", min=0),
+    Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
+)
+_RUN_PARAM_BY_NAME = {p.name: p for p in RUN_PARAMS}
+CORE_SETTINGS = frozenset(_RUN_PARAM_BY_NAME)
+_TRAINING_FIELDS = {f.name for f in fields(TrainingConfig)}
+
+
+def _default(name: str) -> Any:
+    return field(default=_RUN_PARAM_BY_NAME[name].default)
+
+
+@dataclass
+class RunConfig:
+    """A fully resolved run: plugin choices, method settings and plugin parameters."""
+
+    dataset: str = _default("dataset")
+    encoder: str = _default("encoder")
+    augment: str = _default("augment")
+    miner: str = _default("miner")
+    regularizer: str = _default("regularizer")
+    clusterer: str = _default("clusterer")
+    pretrain_epochs: int = _default("pretrain_epochs")
+    epochs: int = _default("epochs")
+    lr: float = _default("lr")
+    alpha: float | None = _default("alpha")
+    beta: float = _default("beta")
+    gamma: float = _default("gamma")
+    temperature: float = _default("temperature")
+    head_dim: int = _default("head_dim")
+    head_hidden: int = _default("head_hidden")
+    coef_init_std: float = _default("coef_init_std")
+    pretrain_tol: float = _default("pretrain_tol")
+    pretrain_patience: int = _default("pretrain_patience")
+    input_scale: float = _default("input_scale")
+    n_clusters: int | None = _default("n_clusters")
+    seed: int = _default("seed")
+    device: str = _default("device")
+    # Plugin parameters: plain ("k") or qualified by kind ("miner.k"); routed when the run starts.
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def training(self) -> TrainingConfig:
+        return TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_layers(cls, *layers: Mapping[str, Any]) -> "RunConfig":
+        """Merge layers (later wins) over the declared defaults and validate every value."""
+        values: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in layer.items():
+                if value is None:
+                    continue
+                if key == "params":
+                    params.update(flatten_params(value))
+                elif key in _RUN_PARAM_BY_NAME:
+                    values[key] = value
+                else:
+                    raise ConfigError(
+                        f"unknown setting '{key}'; allowed: {', '.join(sorted(_RUN_PARAM_BY_NAME))}, params"
+                    )
+        parsed = {name: _RUN_PARAM_BY_NAME[name].parse(value) for name, value in values.items()}
+        return cls(**parsed, params=params)
+
+
+def flatten_params(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"miner": {"k": 15}}`` -> ``{"miner.k": 15}``; plain keys stay plain."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"'params' must be a table of plugin parameters; got {table!r}")
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_toml(path: Path | str) -> dict[str, Any]:
+    """Read a run configuration file; every problem becomes a one-line ConfigError."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return {key.replace("-", "_"): value for key, value in data.items()}

@@ -1,0 +1,215 @@
+"""The five plugin kinds plus dataset sources: contracts the trainer relies on.
+
+Each base class keeps its public entry point (``__call__``, ``build``, ``fit_predict``, ``load``)
+for validation and leaves the decision to one abstract method a subclass implements.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import DataError, ParameterError, PluginError
+from .params import Component, RunContext
+
+
+# --------------------------------------------------------------------------- encoders
+@dataclass
+class AutoEncoderParts:
+    """An encoder (images -> N x latent_dim) and its mirrored decoder (N x latent_dim -> images)."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    latent_dim: int
+
+
+class Encoder(Component):
+    """Builds an encoder and a decoder that returns exactly the input shape."""
+
+    kind = "encoder"
+
+    def build(self, input_shape: tuple[int, int, int]) -> AutoEncoderParts:
+        if len(input_shape) != 3 or min(input_shape) < 1:
+            raise ParameterError(f"encoder input shape must be (C, H, W) with positive sizes; got {input_shape}")
+        parts = self.make(tuple(int(s) for s in input_shape))
+        if parts.latent_dim < 1:
+            raise PluginError(f"encoder '{self.name}' built a latent space of size {parts.latent_dim}")
+        return parts
+
+    @abstractmethod
+    def make(self, input_shape: tuple[int, int, int]) -> AutoEncoderParts:
+        """Return the modules for images of ``input_shape``."""
+
+
+# --------------------------------------------------------------------------- augmentation
+class AugmentationPolicy(Component):
+    """Returns an augmented view of a batch, with fresh per-sample randomness on every call."""
+
+    kind = "augmentation"
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4:
+            raise DataError(f"augmentation expects an N x C x H x W batch; got shape {tuple(images.shape)}")
+        view = self.augment(images)
+        if view.shape != images.shape:
+            raise PluginError(
+                f"augmentation '{self.name}' changed the batch shape {tuple(images.shape)} -> {tuple(view.shape)}"
+            )
+        return view
+
+    @abstractmethod
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """Augment ``images`` on their own device."""
+
+
+# --------------------------------------------------------------------------- negative mining
+class NegativeMiner(Component):
+    """Decides, for each anchor i, which other samples are its negatives.
+
+    ``miner(z, coef)`` validates the features (N x d) and the optional current coefficient
+    matrix (N x N), calls ``mine`` without gradients, checks the boolean N x N mask it returns,
+    and clears the diagonal so that no sample is its own negative.
+    """
+
+    kind = "miner"
+
+    def __call__(self, z: torch.Tensor, coef: torch.Tensor | None = None) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[0] < 2:
+            raise DataError(f"miner expects features of shape N x d with N >= 2; got {tuple(z.shape)}")
+        n = z.shape[0]
+        if coef is not None and tuple(coef.shape) != (n, n):
+            raise DataError(f"miner expects a {n} x {n} coefficient matrix; got {tuple(coef.shape)}")
+        with torch.no_grad():
+            mask = self.mine(z.detach(), None if coef is None else coef.detach())
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (n, n):
+            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise PluginError(f"miner '{self.name}' must return a boolean {n} x {n} mask; got {got}")
+        return mask & ~torch.eye(n, dtype=torch.bool, device=mask.device)
+
+    @abstractmethod
+    def mine(self, z: torch.Tensor, coef: torch.Tensor | None) -> torch.Tensor:
+        """Return a boolean N x N mask; row i marks the negatives of anchor i."""
+
+
+# --------------------------------------------------------------------------- regularizers
+class SelfExpressionRegularizer(Component):
+    """A differentiable penalty R(C) on the coefficient matrix."""
+
+    kind = "regularizer"
+
+    def __call__(self, coef: torch.Tensor) -> torch.Tensor:
+        value = self.penalty(coef)
+        if value.ndim != 0:
+            raise PluginError(f"regularizer '{self.name}' must return a scalar; got shape {tuple(value.shape)}")
+        return value
+
+    @abstractmethod
+    def penalty(self, coef: torch.Tensor) -> torch.Tensor:
+        """Return R(coef) as a 0-dim tensor."""
+
+
+# --------------------------------------------------------------------------- clusterers
+@dataclass
+class Clustering:
+    """Labels (0..K-1 per sample) and the affinity matrix that produced them."""
+
+    labels: np.ndarray
+    affinity: np.ndarray
+
+
+class Clusterer(Component):
+    """From a coefficient matrix C and a cluster count K to labels."""
+
+    kind = "clusterer"
+
+    def fit_predict(self, coef: np.ndarray, n_clusters: int, seed: int = 0) -> Clustering:
+        coef = np.asarray(coef, dtype=np.float64)
+        if coef.ndim != 2 or coef.shape[0] != coef.shape[1]:
+            raise DataError(f"clusterer expects a square coefficient matrix; got shape {coef.shape}")
+        if not np.isfinite(coef).all():
+            raise DataError("clusterer got a coefficient matrix with NaN or Inf entries")
+        if not 1 <= n_clusters <= coef.shape[0]:
+            raise DataError(f"cannot make {n_clusters} clusters from {coef.shape[0]} samples")
+        result = self.cluster(coef, n_clusters, seed)
+        labels = np.asarray(result.labels)
+        if labels.shape != (coef.shape[0],):
+            raise PluginError(f"clusterer '{self.name}' returned {labels.shape} labels for {coef.shape[0]} samples")
+        return Clustering(labels=labels.astype(np.int64), affinity=np.asarray(result.affinity))
+
+    @abstractmethod
+    def cluster(self, coef: np.ndarray, n_clusters: int, seed: int) -> Clustering:
+        """Cluster the samples described by ``coef``."""
+
+
+def symmetric_affinity(coef: np.ndarray) -> np.ndarray:
+    """The paper's affinity A = (|C| + |C|^T) / 2."""
+    magnitude = np.abs(coef)
+    return 0.5 * (magnitude + magnitude.T)
+
+
+# --------------------------------------------------------------------------- datasets
+@dataclass
+class Dataset:
+    """Images (N x C x H x W float32), optional labels (N,) and the number of clusters."""
+
+    name: str
+    images: torch.Tensor
+    labels: np.ndarray | None
+    n_clusters: int | None
+
+    def validate(self) -> "Dataset":
+        if self.images.ndim != 4:
+            raise DataError(f"dataset '{self.name}' images must be N x C x H x W; got {tuple(self.images.shape)}")
+        if self.images.shape[0] == 0:
+            raise DataError(f"dataset '{self.name}' is empty")
+        if not torch.isfinite(self.images).all():
+            raise DataError(f"dataset '{self.name}' contains NaN or Inf pixel values")
+        if self.labels is not None and len(self.labels) != self.images.shape[0]:
+            raise DataError(
+                f"dataset '{self.name}' has {len(self.labels)} labels for {self.images.shape[0]} images"
+            )
+        return self
+
+
+class DatasetSource(Component):
+    """A named source of images (and labels when known).
+
+    ``suggested_settings`` are run settings that suit this data (e.g. ``input_scale``); they sit
+    between the defaults and a config file, so a file or a flag still overrides them.
+    """
+
+    kind = "dataset"
+    suggested_settings: ClassVar[dict[str, Any]] = {}
+
+    def load(self) -> Dataset:
+        data = self.read()
+        data.images = data.images.float()
+        if data.labels is not None:
+            data.labels = np.asarray(data.labels).astype(np.int64).ravel()
+            if data.n_clusters is None:
+                data.n_clusters = int(len(np.unique(data.labels)))
+        return data.validate()
+
+    @abstractmethod
+    def read(self) -> Dataset:
+        """Read the data."""
+
+
+KINDS: dict[str, type[Component]] = {
+    "encoder": Encoder,
+    "augmentation": AugmentationPolicy,
+    "miner": NegativeMiner,
+    "regularizer": SelfExpressionRegularizer,
+    "clusterer": Clusterer,
+    "dataset": DatasetSource,
+}
+
+__all__ = [
+    "AutoEncoderParts", "Encoder", "AugmentationPolicy", "NegativeMiner", "SelfExpressionRegularizer",
+    "Clustering", "Clusterer", "Dataset", "DatasetSource", "KINDS", "RunContext", "symmetric_affinity",
+]

@@ -1,0 +1,149 @@
+"""Declared plugin parameters: one place that parses, coerces and range-checks values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from .errors import ParameterError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _parse_int_tuple(value: Any) -> tuple[int, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    parsed = []
+    for item in items:
+        if isinstance(item, float) or isinstance(item, bool):
+            raise ValueError(f"expected whole numbers, got {item!r}")
+        parsed.append(int(str(item).strip()))
+    if not parsed:
+        raise ValueError("expected at least one number")
+    return tuple(parsed)
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, got a boolean")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    return int(str(value).strip())
+
+
+def _parse_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return float(str(value).strip()) if isinstance(value, str) else float(value)
+
+
+_PARSERS: dict[Any, Callable[[Any], Any]] = {
+    int: _parse_int,
+    float: _parse_float,
+    bool: _parse_bool,
+    str: lambda v: str(v),
+    "ints": _parse_int_tuple,
+}
+
+_TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str", "ints": "comma-separated ints"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a plugin accepts: name, type, default, help and allowed range.
+
+    ``type`` is ``int``, ``float``, ``bool``, ``str`` or ``"ints"`` (a tuple of ints,
+    written ``3,3,5`` on the command line). ``default=None`` means "decided by the plugin".
+    """
+
+    name: str
+    type: Any
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES.get(self.type, str(self.type))
+
+    def parse(self, value: Any, owner: str = "") -> Any:
+        """Coerce ``value`` to this parameter's type and check its range."""
+        where = f"{owner} parameter '{self.name}'" if owner else f"parameter '{self.name}'"
+        if value is None:
+            return None
+        try:
+            parsed = _PARSERS[self.type](value)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"{where} expects {self.type_name}, got {value!r}") from exc
+        self._check_range(parsed, where)
+        return parsed
+
+    def _check_range(self, parsed: Any, where: str) -> None:
+        values = parsed if isinstance(parsed, tuple) else (parsed,)
+        if self.choices is not None and parsed not in self.choices:
+            raise ParameterError(f"{where} must be one of {', '.join(self.choices)}; got {parsed!r}")
+        for value in values:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if self.min is not None and value < self.min:
+                    raise ParameterError(f"{where} must be >= {self.min}; got {value!r}")
+                if self.max is not None and value > self.max:
+                    raise ParameterError(f"{where} must be <= {self.max}; got {value!r}")
+
+
+class Component:
+    """Base of every plugin component: declared ``params`` become validated attributes.
+
+    Subclasses set ``name``, ``summary`` and ``params``; ``Component(**values)`` parses each
+    value, fills defaults, and rejects names the component does not declare.
+    """
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - {p.name for p in self.params}
+        if unknown:
+            allowed = ", ".join(p.name for p in self.params) or "none"
+            raise ParameterError(
+                f"{self.kind} '{self.name}' has no parameter {', '.join(sorted(unknown))}; allowed: {allowed}"
+            )
+        self.config: dict[str, Any] = {}
+        for param in self.params:
+            raw = values.get(param.name, param.default)
+            value = param.parse(raw, owner=f"{self.kind} '{self.name}'")
+            self.config[param.name] = value
+            setattr(self, param.name, value)
+
+    def check_context(self, context: "RunContext") -> None:
+        """Reject settings that cannot work for this data (called before training starts)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a component may know about the run before training: sizes, never the trainer."""
+
+    n_samples: int
+    n_clusters: int
+    input_shape: tuple[int, int, int]
+    extra: dict[str, Any] = field(default_factory=dict)

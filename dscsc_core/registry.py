@@ -1,0 +1,172 @@
+"""Plugin discovery: entry points in group ``dscsc`` -> pluggy -> a registry of components.
+
+Built-ins are an ordinary entry point of this distribution, so they load exactly like third-party
+plugins. A plugin that fails to import or register is skipped with a recorded warning (or raised
+under ``strict``), so one broken plugin never takes the rest down.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata as metadata
+import os
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Iterable
+
+import pluggy
+
+from .errors import PluginError, UnknownComponentError
+from .hookspecs import HOOKS, PROJECT, DscscSpecs
+from .interfaces import KINDS
+from .params import Component, Param
+
+ENTRY_POINT_GROUP = PROJECT
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    kind: str
+    name: str
+    factory: type[Component]
+    provider: str
+    distribution: str
+    version: str
+
+    @property
+    def summary(self) -> str:
+        return self.factory.summary
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return tuple(self.factory.params)
+
+    @property
+    def object_path(self) -> str:
+        return f"{self.factory.__module__}:{self.factory.__qualname__}"
+
+
+@dataclass
+class Registry:
+    """Every component the loaded plugins registered, keyed by (kind, name)."""
+
+    components: dict[tuple[str, str], ComponentInfo] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(name for k, name in self.components if k == kind)
+
+    def get(self, kind: str, name: str) -> ComponentInfo:
+        try:
+            return self.components[(kind, name)]
+        except KeyError:
+            choices = self.names(kind)
+            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.4)
+            raise UnknownComponentError(kind, name, choices, close[0] if close else None) from None
+
+    def create(self, kind: str, name: str, **params: Any) -> Component:
+        return self.get(kind, name).factory(**params)
+
+    def __iter__(self):
+        order = list(HOOKS)
+        return iter(sorted(self.components.values(), key=lambda c: (order.index(c.kind), c.name)))
+
+
+def _env_list(variable: str) -> set[str]:
+    return {item.strip() for item in os.environ.get(variable, "").split(",") if item.strip()}
+
+
+def _distribution_of(entry_point: metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return "unknown", "unknown"
+    return dist.metadata["Name"], dist.version
+
+
+class PluginLoader:
+    """Builds a fresh ``PluginManager('dscsc')`` and the registry its plugins provide."""
+
+    def __init__(self, strict: bool | None = None, disabled: Iterable[str] | None = None):
+        self.strict = bool(int(os.environ.get("DSCSC_STRICT_PLUGINS", "0") or 0)) if strict is None else strict
+        self.disabled = set(disabled) if disabled is not None else _env_list("DSCSC_DISABLE_PLUGINS")
+        self.manager = pluggy.PluginManager(PROJECT)
+        self.manager.add_hookspecs(DscscSpecs)
+        self.provenance: dict[str, tuple[str, str]] = {}
+        self.registry = Registry()
+
+    def _fail(self, message: str) -> None:
+        if self.strict:
+            raise PluginError(message)
+        self.registry.warnings.append(message)
+
+    def load_entry_points(self) -> None:
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry_point.name in self.disabled or self.manager.has_plugin(entry_point.name):
+                continue
+            try:
+                module = entry_point.load()
+            except Exception as exc:  # a broken third-party plugin must not break the host
+                self._fail(f"plugin '{entry_point.name}' failed to import: {type(exc).__name__}: {exc}")
+                continue
+            self.add_plugin(module, entry_point.name, _distribution_of(entry_point))
+
+    def add_plugin(self, plugin: ModuleType | object, name: str, provenance: tuple[str, str] = ("local", "")) -> None:
+        try:
+            self.manager.register(plugin, name=name)
+        except Exception as exc:
+            self._fail(f"plugin '{name}' failed to register: {type(exc).__name__}: {exc}")
+            return
+        self.provenance[name] = provenance
+
+    def add_module(self, module_name: str) -> None:
+        self.add_plugin(importlib.import_module(module_name), module_name)
+
+    def collect(self) -> Registry:
+        try:
+            self.manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self._fail(f"plugin hook not recognised: {exc}")
+        for kind, hook_name in HOOKS.items():
+            for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+                self._call_impl(kind, impl)
+        return self.registry
+
+    def _call_impl(self, kind: str, impl: pluggy.HookImpl) -> None:
+        provider = impl.plugin_name
+        distribution, version = self.provenance.get(provider, ("local", ""))
+        found: list[ComponentInfo] = []
+
+        def register(factory: type) -> None:
+            found.append(self._validated(kind, factory, provider, distribution, version))
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            self._fail(f"plugin '{provider}' failed to register its {kind}s: {type(exc).__name__}: {exc}")
+            return
+        for info in found:
+            clash = self.registry.components.get((kind, info.name))
+            if clash is not None:
+                raise PluginError(
+                    f"{kind} '{info.name}' is registered twice: by plugin '{clash.provider}' and by '{provider}'"
+                )
+            self.registry.components[(kind, info.name)] = info
+
+    @staticmethod
+    def _validated(kind: str, factory: type, provider: str, distribution: str, version: str) -> ComponentInfo:
+        base = KINDS[kind]
+        if not (isinstance(factory, type) and issubclass(factory, base)):
+            raise PluginError(f"plugin '{provider}' registered {factory!r} as a {kind}, but it is not a {base.__name__}")
+        if not factory.name:
+            raise PluginError(f"plugin '{provider}' registered {factory.__qualname__} without a name")
+        return ComponentInfo(kind, factory.name, factory, provider, distribution, version)
+
+
+def load_registry(extra_modules: Iterable[str] = (), strict: bool | None = None) -> Registry:
+    """Load every installed plugin (built-ins included) plus ``extra_modules`` by import path."""
+    loader = PluginLoader(strict=strict)
+    loader.load_entry_points()
+    for module_name in extra_modules:
+        loader.add_module(module_name)
+    return loader.collect()

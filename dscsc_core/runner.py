@@ -1,0 +1,218 @@
+"""Assembles a run from a RunConfig and a plugin registry, runs it, and writes its results.
+
+Everything that can be checked is checked in ``prepare`` before any training starts, so a bad
+run fails fast and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import SELECTIONS, RunConfig
+from .errors import ConfigError, DataError, DeviceError
+from .interfaces import Dataset
+from .metrics import clustering_scores
+from .params import Component, RunContext
+from .registry import ComponentInfo, Registry
+from .trainer import EpochCallback, Trainer
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; an explicit CUDA request on a machine without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device '{name}' does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+        return torch.device(name)
+    raise DeviceError(f"unknown device '{name}'; choose one of: auto, cpu, cuda, cuda:N")
+
+
+def route_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> dict[str, dict[str, Any]]:
+    """Send each plugin parameter to the selected component that declares it.
+
+    ``k`` goes to the one selected plugin declaring ``k``; ``miner.k`` names the kind explicitly.
+    """
+    routed: dict[str, dict[str, Any]] = {option: {} for option in selected}
+    for key, value in params.items():
+        option, _, name = key.rpartition(".")
+        name = name.replace("-", "_")
+        if option:
+            option = "augment" if option == "augmentation" else option
+            if option not in selected:
+                raise ConfigError(f"unknown plugin kind '{option}' in '{key}'; use one of: {', '.join(selected)}")
+            if name not in {p.name for p in selected[option].params}:
+                raise ConfigError(_unknown_param_message(key, [selected[option]]))
+            routed[option][name] = value
+            continue
+        owners = [opt for opt, info in selected.items() if name in {p.name for p in info.params}]
+        if not owners:
+            raise ConfigError(_unknown_param_message(key, list(selected.values())))
+        if len(owners) > 1:
+            qualified = " or ".join(f"--{opt}.{name}" for opt in owners)
+            raise ConfigError(f"option --{name} is declared by several selected plugins; write {qualified}")
+        routed[owners[0]][name] = value
+    return routed
+
+
+def _unknown_param_message(key: str, infos: list[ComponentInfo]) -> str:
+    accepted = sorted({f"--{p.name.replace('_', '-')}" for info in infos for p in info.params})
+    names = ", ".join(f"{info.kind} '{info.name}'" for info in infos)
+    return f"unknown option --{key.replace('_', '-')}: no selected plugin declares it ({names} accept: {', '.join(accepted) or 'nothing'})"
+
+
+@dataclass
+class PreparedRun:
+    config: RunConfig
+    components: dict[str, Component]
+    infos: dict[str, ComponentInfo]
+    data: Dataset
+    n_clusters: int
+    device: torch.device
+    load_seconds: float
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    labels: np.ndarray
+    coef: np.ndarray
+    affinity: np.ndarray
+    embedding: np.ndarray
+    history: list = field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, float] | None:
+        return self.summary["metrics"]
+
+
+def resolve_config(registry: Registry, *layers: dict[str, Any]) -> RunConfig:
+    """defaults < the chosen dataset's suggested settings < ``layers`` (e.g. file, then flags)."""
+    dataset = RunConfig.from_layers(*layers).dataset
+    suggested = registry.get("dataset", dataset).factory.suggested_settings
+    return RunConfig.from_layers(suggested, *layers)
+
+
+def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
+    """Resolve plugins and parameters, load and check the data; raise before anything is trained."""
+    infos = {option: registry.get(kind, getattr(config, option)) for option, kind in SELECTIONS.items()}
+    routed = route_params(config.params, infos)
+    components = {option: info.factory(**routed[option]) for option, info in infos.items()}
+    device = resolve_device(config.device)
+
+    start = time.perf_counter()
+    data = components["dataset"].load()
+    load_seconds = time.perf_counter() - start
+    if config.input_scale != 1.0:
+        data.images = data.images * config.input_scale
+    n_clusters = config.n_clusters or data.n_clusters
+    if n_clusters is None:
+        raise DataError(f"dataset '{data.name}' has no labels; give the number of clusters with --n-clusters")
+    n_samples = data.images.shape[0]
+    if n_samples < max(n_clusters, 2):
+        raise DataError(f"dataset '{data.name}' has {n_samples} samples, fewer than the {n_clusters} clusters asked for")
+    context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]))
+    for component in components.values():
+        component.check_context(context)
+    return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
+
+
+def execute(run: PreparedRun, on_epoch: EpochCallback | None = None) -> RunResult:
+    """Train (Stage I + II), cluster and score a prepared run."""
+    config, parts = run.config, run.components
+    torch.manual_seed(config.seed)
+    trainer = Trainer(
+        config.training(), parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
+        device=run.device, on_epoch=on_epoch,
+    )
+    trained = trainer.fit(run.data.images, run.n_clusters)
+    start = time.perf_counter()
+    clustering = parts["clusterer"].fit_predict(trained.coef, run.n_clusters, seed=config.seed)
+    cluster_seconds = time.perf_counter() - start
+    metrics = clustering_scores(run.data.labels, clustering.labels) if run.data.labels is not None else None
+    timings = {"load_s": run.load_seconds, **trained.timings, "cluster_s": cluster_seconds}
+    timings["total_s"] = sum(timings.values())
+    summary = {
+        "dscsc_version": __version__,
+        "config": {**config.to_dict(), "alpha": trained.alpha},
+        "components": {
+            option: {
+                "kind": info.kind, "name": info.name, "params": parts[option].config,
+                "provider": info.provider, "distribution": info.distribution, "version": info.version,
+            }
+            for option, info in run.infos.items()
+        },
+        "data": {"n_samples": int(run.data.images.shape[0]), "n_clusters": run.n_clusters,
+                 "input_shape": list(run.data.images.shape[1:]), "has_labels": run.data.labels is not None},
+        "seed": config.seed,
+        "device": str(run.device),
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "pretrain_epochs_run": trained.pretrain_epochs_run,
+        "final_losses": trained.history[-1].losses if trained.history else {},
+        "metrics": metrics,
+        "timings": timings,
+    }
+    return RunResult(summary, clustering.labels, trained.coef, clustering.affinity, trained.embedding, trained.history)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never a truncated file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _save_array(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def check_output_dir(out_dir: Path | str) -> Path:
+    """Fail before training when results could not be written to ``out_dir``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a folder")
+    existing = next(parent for parent in (out, *out.parents) if parent.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {out} cannot be written (no write permission on {existing})")
+    return out
+
+
+def write_result(result: RunResult, out_dir: Path | str) -> Path:
+    """Write result.json, labels.npy and coef.npy into ``out_dir`` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "labels.npy", lambda p: _save_array(p, result.labels))
+    _atomic_write(out / "coef.npy", lambda p: _save_array(p, result.coef.astype(np.float32)))
+    text = json.dumps(result.summary, indent=2, default=_json_default)
+    _atomic_write(out / "result.json", lambda p: Path(p).write_text(text + "\n"))
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -1,0 +1,46 @@
+"""dscsc's built-in components. They register through the ``dscsc`` entry point like any plugin."""
+
+from dscsc_core import hookimpl
+
+from .augmentations import GeometricAugmentation, NoAugmentation
+from .clusterers import DscPostClusterer, SpectralClusterer
+from .datasets import DigitsSource, SyntheticSubspacesSource
+from .encoders import Conv1Encoder, Conv3Encoder
+from .miners import AllOthersMiner, KnnMiner
+from .regularizers import FrobeniusRegularizer, L1Regularizer
+
+
+@hookimpl
+def dscsc_register_encoders(register):
+    register(Conv3Encoder)
+    register(Conv1Encoder)
+
+
+@hookimpl
+def dscsc_register_augmentations(register):
+    register(NoAugmentation)
+    register(GeometricAugmentation)
+
+
+@hookimpl
+def dscsc_register_miners(register):
+    register(KnnMiner)
+    register(AllOthersMiner)
+
+
+@hookimpl
+def dscsc_register_regularizers(register):
+    register(FrobeniusRegularizer)
+    register(L1Regularizer)
+
+
+@hookimpl
+def dscsc_register_clusterers(register):
+    register(SpectralClusterer)
+    register(DscPostClusterer)
+
+
+@hookimpl
+def dscsc_register_datasets(register):
+    register(DigitsSource)
+    register(SyntheticSubspacesSource)

@@ -1,0 +1,78 @@
+"""Clusterers: from the coefficient matrix C to labels."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.sparse.linalg import svds
+from sklearn.cluster import SpectralClustering
+from sklearn.preprocessing import normalize
+
+from dscsc_core import Clusterer, Clustering, Param, symmetric_affinity
+
+_ASSIGN = Param("assign_labels", str, "discretize", "how spectral embedding becomes labels",
+                choices=("kmeans", "discretize", "cluster_qr"))
+
+
+def spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_labels: str) -> np.ndarray:
+    model = SpectralClustering(
+        n_clusters=n_clusters, affinity="precomputed", assign_labels=assign_labels, random_state=seed
+    )
+    with warnings.catch_warnings():
+        # A graph that is not fully connected is a property of the data, reported by the metrics.
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        return model.fit_predict(affinity)
+
+
+class SpectralClusterer(Clusterer):
+    name = "spectral"
+    summary = "spectral clustering on A = (|C| + |C|^T)/2, as the paper describes (seeded)"
+    params = (_ASSIGN,)
+
+    def cluster(self, coef, n_clusters, seed):
+        affinity = symmetric_affinity(coef)
+        return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels), affinity)
+
+
+def keep_dominant_coefficients(coef: np.ndarray, ratio: float) -> np.ndarray:
+    """Per column, keep the largest-|C| entries until their |C| sum exceeds ``ratio`` of the column's L1 norm."""
+    if ratio >= 1:
+        return coef.copy()
+    magnitude = np.abs(coef)
+    order = np.argsort(-magnitude, axis=0, kind="stable")
+    ranked = np.take_along_axis(magnitude, order, axis=0)
+    mass_before = np.cumsum(ranked, axis=0) - ranked
+    keep_ranked = mass_before <= ratio * ranked.sum(axis=0, keepdims=True)
+    keep = np.zeros_like(keep_ranked)
+    np.put_along_axis(keep, order, keep_ranked, axis=0)
+    return np.where(keep, coef, 0.0)
+
+
+def dsc_post_affinity(coef: np.ndarray, n_clusters: int, ratio: float, dim: int, power: float) -> np.ndarray:
+    """DSC-Net's post-processing of C into an affinity (method-facts §2, steps 1-4)."""
+    kept = keep_dominant_coefficients(coef, ratio)
+    symmetric = 0.5 * (kept + kept.T)
+    rank = int(min(dim * n_clusters + 1, symmetric.shape[0] - 1))
+    u, s, _ = svds(symmetric, k=rank, v0=np.ones(symmetric.shape[0]))
+    order = np.argsort(-s)
+    embedding = normalize(u[:, order] * np.sqrt(s[order]), norm="l2", axis=1)
+    affinity = np.clip(embedding @ embedding.T, 0.0, None) ** power
+    peak = affinity.max()
+    affinity = affinity / peak if peak > 0 else affinity
+    return 0.5 * (affinity + affinity.T)
+
+
+class DscPostClusterer(Clusterer):
+    name = "dsc-post"
+    summary = "DSC-Net post-processing: per-column thresholding, rank-(dK+1) SVD, powered affinity, spectral"
+    params = (
+        Param("ratio", float, 0.2, "share of each column's L1 mass kept (thr ratio)", min=0, max=1),
+        Param("dim", int, 4, "subspace dimension d; the SVD keeps d*K+1 components", min=1),
+        Param("power", float, 3.5, "exponent applied to the affinity", min=0),
+        _ASSIGN,
+    )
+
+    def cluster(self, coef, n_clusters, seed):
+        affinity = dsc_post_affinity(coef, n_clusters, self.ratio, self.dim, self.power)
+        return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels), affinity)

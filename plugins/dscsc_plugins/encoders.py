@@ -1,0 +1,138 @@
+"""Convolutional encoders of DSC-Net/DSCSC (Table 1) with TF-'SAME' stride-2 layers and mirrored decoders."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from dscsc_core import AutoEncoderParts, Encoder, Param, ParameterError
+
+# Table 1 of the paper: encoder channels and kernel sizes per dataset (the decoder mirrors them).
+TABLE1_ARCHITECTURES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "orl": ((3, 3, 5), (3, 3, 3)),
+    "umist": ((15, 10, 5), (3, 3, 3)),
+    "yaleb": ((10, 20, 30), (5, 3, 3)),
+    "mnist": ((20, 10, 5), (5, 3, 3)),
+    "coil20": ((15,), (3,)),
+}
+
+
+def same_padding(size: int, kernel: int, stride: int = 2) -> tuple[int, int]:
+    """TensorFlow 'SAME' padding (before, after) so that the output is ceil(size / stride)."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv(nn.Module):
+    """Stride-2 convolution + ReLU with TF-'SAME' padding for one known input size."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, in_hw: tuple[int, int]):
+        super().__init__()
+        (top, bottom), (left, right) = (same_padding(s, kernel) for s in in_hw)
+        self.pad = (left, right, top, bottom)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(F.pad(x, self.pad)))
+
+
+class CroppedDeconv(nn.Module):
+    """The adjoint of SameConv: stride-2 transposed convolution, cropped to the encoder stage's shape."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, out_hw: tuple[int, int]):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2)
+        self.top, self.left = same_padding(out_hw[0], kernel)[0], same_padding(out_hw[1], kernel)[0]
+        self.out_hw = out_hw
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.deconv(x)
+        pad_h = max(self.top + self.out_hw[0] - y.shape[2], 0)
+        pad_w = max(self.left + self.out_hw[1] - y.shape[3], 0)
+        if pad_h or pad_w:  # kernels smaller than the stride leave the border uncovered
+            y = F.pad(y, (0, pad_w, 0, pad_h))
+        y = y[:, :, self.top:self.top + self.out_hw[0], self.left:self.left + self.out_hw[1]]
+        return F.relu(y)  # DSC-Net keeps ReLU on the last decoder layer too
+
+
+class Flatten(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+class Unflatten(nn.Module):
+    def __init__(self, shape: tuple[int, int, int]):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z.view(z.shape[0], *self.shape)
+
+
+def conv_autoencoder(input_shape: tuple[int, int, int], channels, kernels) -> AutoEncoderParts:
+    in_ch, height, width = input_shape
+    sizes = [(height, width)]
+    for _ in channels:
+        sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
+    widths = [in_ch, *channels]
+    encoder_layers = [SameConv(widths[i], widths[i + 1], kernels[i], sizes[i]) for i in range(len(channels))]
+    decoder_layers = [
+        CroppedDeconv(widths[i + 1], widths[i], kernels[i], sizes[i]) for i in reversed(range(len(channels)))
+    ]
+    latent_shape = (channels[-1], *sizes[-1])
+    return AutoEncoderParts(
+        encoder=nn.Sequential(*encoder_layers, Flatten()),
+        decoder=nn.Sequential(Unflatten(latent_shape), *decoder_layers),
+        latent_dim=math.prod(latent_shape),
+    )
+
+
+class ConvStackEncoder(Encoder):
+    """Stacked stride-2 convolutions; ``arch`` picks a Table 1 architecture, or set channels/kernels."""
+
+    layers: int = 3
+    default_arch: str = "orl"
+
+    def layout(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        arch_channels, arch_kernels = TABLE1_ARCHITECTURES[self.arch]
+        channels = self.channels or arch_channels
+        kernels = self.kernels or arch_kernels
+        if len(kernels) == 1 and len(channels) > 1:
+            kernels = kernels * len(channels)
+        if len(channels) != self.layers or len(kernels) != self.layers:
+            raise ParameterError(
+                f"encoder '{self.name}' needs {self.layers} channel and kernel values; "
+                f"got channels={','.join(map(str, channels))} kernels={','.join(map(str, kernels))}"
+            )
+        return channels, kernels
+
+    def make(self, input_shape):
+        channels, kernels = self.layout()
+        return conv_autoencoder(input_shape, channels, kernels)
+
+
+def _arch_params(default: str, layers: int) -> tuple[Param, ...]:
+    names = tuple(name for name, (ch, _) in TABLE1_ARCHITECTURES.items() if len(ch) == layers)
+    return (
+        Param("arch", str, default, "Table 1 architecture to start from", choices=names),
+        Param("channels", "ints", None, f"{layers} channel counts, e.g. overrides the arch's", min=1),
+        Param("kernels", "ints", None, f"{layers} kernel sizes (or one for all)", min=1),
+    )
+
+
+class Conv3Encoder(ConvStackEncoder):
+    name = "conv3"
+    summary = "three stride-2 conv layers (Table 1: orl, umist, yaleb, mnist) with a mirrored decoder"
+    params = _arch_params("orl", 3)
+    layers = 3
+
+
+class Conv1Encoder(ConvStackEncoder):
+    name = "conv1"
+    summary = "one stride-2 conv layer (Table 1: coil20) with a mirrored decoder"
+    params = _arch_params("coil20", 1)
+    layers = 1

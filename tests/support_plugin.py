@@ -1,0 +1,44 @@
+"""A local test plugin: datasets with broken data, loaded through the same PluginLoader path."""
+
+import numpy as np
+import torch
+
+from dscsc_core import Dataset, DatasetSource, Param, hookimpl
+
+
+class NanImages(DatasetSource):
+    name = "nan-images"
+    summary = "ten 8x8 images, one pixel NaN"
+
+    def read(self):
+        images = torch.rand(10, 1, 8, 8)
+        images[3, 0, 2, 2] = float("nan")
+        return Dataset(self.name, images, np.arange(10) % 2, None)
+
+
+class InfImages(DatasetSource):
+    name = "inf-images"
+    summary = "ten 8x8 images, one pixel Inf"
+
+    def read(self):
+        images = torch.rand(10, 1, 8, 8)
+        images[0, 0, 0, 0] = float("inf")
+        return Dataset(self.name, images, np.arange(10) % 2, None)
+
+
+class Tiny(DatasetSource):
+    name = "tiny"
+    summary = "a handful of random images, labels optional"
+    params = (Param("count", int, 6, "number of images", min=0), Param("labelled", bool, True, "with labels"))
+
+    def read(self):
+        images = torch.rand(self.count, 1, 8, 8)
+        labels = np.arange(self.count) % 2 if self.labelled else None
+        return Dataset(self.name, images, labels, 2 if self.labelled else None)
+
+
+@hookimpl
+def dscsc_register_datasets(register):
+    register(NanImages)
+    register(InfImages)
+    register(Tiny)

@@ -1,0 +1,146 @@
+"""Plugin loading: built-ins come through the entry point, registry.toml matches, broken plugins are contained."""
+
+import sys
+import tomllib
+import types
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dscsc_core import DscscError, NegativeMiner, PluginError, UnknownComponentError, hookimpl
+from dscsc_core.hookspecs import HOOKS
+from dscsc_core.manifest import builtin_entries
+from dscsc_core.registry import PluginLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_builtins_load_through_the_entry_point(registry):
+    providers = {info.provider for info in registry}
+    assert providers == {"builtins"}
+    assert all(info.distribution == "dscsc" for info in registry)
+
+
+def test_every_kind_has_builtins(registry):
+    assert {info.kind for info in registry} == set(HOOKS)
+
+
+def test_registry_toml_matches_registered_builtins(registry):
+    manifest = tomllib.loads((ROOT / "registry.toml").read_text())["component"]
+    registered = builtin_entries(registry)
+    key = lambda entry: (entry["kind"], entry["name"])
+    assert sorted(map(key, manifest)) == sorted(map(key, registered)), "regenerate: python -m dscsc_core.manifest"
+    by_key = {key(entry): entry for entry in registered}
+    for entry in manifest:
+        expected = by_key[key(entry)]
+        assert entry["object"] == expected["object"]
+        assert entry["summary"] == expected["summary"]
+        assert entry.get("defaults", {}) == expected["defaults"], f"defaults of {key(entry)} differ"
+
+
+def test_unknown_name_suggests_closest(registry):
+    with pytest.raises(UnknownComponentError) as caught:
+        registry.get("miner", "knnn")
+    assert caught.value.suggestion == "knn"
+    assert "knn, none" in str(caught.value)
+
+
+class _EchoMiner(NegativeMiner):
+    name = "echo"
+    summary = "test miner"
+
+    def mine(self, z, coef):
+        return z.new_ones(z.shape[0], z.shape[0], dtype=bool)
+
+
+def _module(name, **attrs):
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    return module
+
+
+def test_third_party_module_registers_like_builtins():
+    @hookimpl
+    def dscsc_register_miners(register):
+        register(_EchoMiner)
+
+    loader = PluginLoader(strict=True)
+    loader.load_entry_points()
+    loader.add_plugin(_module("echo_plugin", dscsc_register_miners=dscsc_register_miners), "echo_plugin")
+    registry = loader.collect()
+    assert registry.get("miner", "echo").provider == "echo_plugin"
+    assert "knn" in registry.names("miner")
+
+
+def test_broken_plugin_is_skipped_with_a_warning():
+    @hookimpl
+    def dscsc_register_miners(register):
+        raise RuntimeError("boom")
+
+    loader = PluginLoader(strict=False)
+    loader.load_entry_points()
+    loader.add_plugin(_module("broken", dscsc_register_miners=dscsc_register_miners), "broken")
+    registry = loader.collect()
+    assert registry.names("miner") == ["knn", "none"]
+    assert len(registry.warnings) == 1 and "broken" in registry.warnings[0] and "boom" in registry.warnings[0]
+
+
+def test_broken_plugin_raises_when_strict():
+    @hookimpl
+    def dscsc_register_miners(register):
+        register(object)
+
+    loader = PluginLoader(strict=True)
+    loader.add_plugin(_module("bad", dscsc_register_miners=dscsc_register_miners), "bad")
+    with pytest.raises(PluginError, match="not a NegativeMiner"):
+        loader.collect()
+
+
+def test_duplicate_names_name_both_providers():
+    @hookimpl
+    def dscsc_register_miners(register):
+        register(_EchoMiner)
+
+    loader = PluginLoader(strict=True)
+    loader.add_plugin(_module("first", dscsc_register_miners=dscsc_register_miners), "first")
+    loader.add_plugin(_module("second", dscsc_register_miners=dscsc_register_miners), "second")
+    with pytest.raises(PluginError, match="'first'.*'second'"):
+        loader.collect()
+
+
+def test_misspelled_hook_is_reported():
+    @hookimpl
+    def dscsc_register_miner(register):  # singular: no such hook
+        pass
+
+    loader = PluginLoader(strict=True)
+    loader.add_plugin(_module("typo", dscsc_register_miner=dscsc_register_miner), "typo")
+    with pytest.raises(DscscError, match="typo"):
+        loader.collect()
+
+
+def test_disabled_plugins_are_not_loaded(monkeypatch):
+    monkeypatch.setenv("DSCSC_DISABLE_PLUGINS", "builtins")
+    loader = PluginLoader()
+    loader.load_entry_points()
+    assert list(loader.collect()) == []
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source tree")
+def test_wheel_ships_three_import_names_and_the_entry_point(tmp_path):
+    import subprocess
+
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next(tmp_path.glob("dscsc-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"dscsc_core", "dscsc_plugins", "dscsc_cli"}
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[dscsc]" in text and "builtins = dscsc_plugins" in text
+    assert "dscsc = dscsc_cli.main:main" in text
