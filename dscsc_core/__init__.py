@@ -1,12 +1,26 @@
 """dscsc core: contracts for the plugin kinds, the DSCSC losses and the two-stage trainer."""
 
 from .errors import (
-    ConfigError, DataError, DeviceError, DscscError, ParameterError, PluginError, UnknownComponentError,
+    ConfigError,
+    DataError,
+    DeviceError,
+    DscscError,
+    ParameterError,
+    PluginError,
+    UnknownComponentError,
 )
 from .hookspecs import hookimpl, hookspec
 from .interfaces import (
-    AugmentationPolicy, AutoEncoderParts, Clusterer, Clustering, Dataset, DatasetSource, Encoder,
-    NegativeMiner, SelfExpressionRegularizer, symmetric_affinity,
+    AugmentationPolicy,
+    AutoEncoderParts,
+    Clusterer,
+    Clustering,
+    Dataset,
+    DatasetSource,
+    Encoder,
+    NegativeMiner,
+    SelfExpressionRegularizer,
+    symmetric_affinity,
 )
 from .params import Component, Param, RunContext
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .params import Param
@@ -23,6 +24,12 @@ SELECTIONS: dict[str, str] = {
 
 _TRAINING_DEFAULTS = TrainingConfig()
 
+
+def _method(name: str, type_: Any, help_text: str, **limits: float) -> Param:
+    """A setting of the method itself: its default is TrainingConfig's."""
+    return Param(name, type_, getattr(_TRAINING_DEFAULTS, name), help_text, **limits)
+
+
 # Every scalar setting of a run, with its default, type and allowed range.
 RUN_PARAMS: tuple[Param, ...] = (
     Param("dataset", str, "digits", "dataset source"),
@@ -31,21 +38,21 @@ RUN_PARAMS: tuple[Param, ...] = (
     Param("miner", str, "knn", "negative miner of the contrastive head"),
     Param("regularizer", str, "l2", "penalty R(C) of the self-expression loss"),
     Param("clusterer", str, "dsc-post", "turns C into labels"),
-    Param("pretrain_epochs", int, _TRAINING_DEFAULTS.pretrain_epochs, "Stage I epochs (full-batch steps) without the self-expression module", min=0),
-    Param("epochs", int, _TRAINING_DEFAULTS.epochs, "Stage II epochs (full-batch steps) with the self-expression module", min=0),
-    Param("lr", float, _TRAINING_DEFAULTS.lr, "Adam learning rate", min=0),
+    _method("pretrain_epochs", int, "Stage I epochs (full-batch steps), no self-expression", min=0),
+    _method("epochs", int, "Stage II epochs (full-batch steps) with self-expression", min=0),
+    _method("lr", float, "Adam learning rate", min=0),
     Param("alpha", float, None, "SEM trade-off alpha; default 10^(K/10-3)", min=0),
-    Param("beta", float, _TRAINING_DEFAULTS.beta, "weight of the contrastive loss", min=0),
-    Param("gamma", float, _TRAINING_DEFAULTS.gamma, "weight of the self-expression loss", min=0),
-    Param("temperature", float, _TRAINING_DEFAULTS.temperature, "temperature rho of the contrastive loss", min=1e-6),
-    Param("head_dim", int, _TRAINING_DEFAULTS.head_dim, "output dimension of the contrastive head (64/128/256 in the paper)", min=1),
-    Param("head_hidden", int, _TRAINING_DEFAULTS.head_hidden, "hidden width of the contrastive head", min=1),
-    Param("coef_init_std", float, _TRAINING_DEFAULTS.coef_init_std, "std of the random initial coefficients", min=0),
-    Param("pretrain_tol", float, _TRAINING_DEFAULTS.pretrain_tol, "stop Stage I early when reconstruction improves less than this (relative)", min=0),
-    Param("pretrain_patience", int, _TRAINING_DEFAULTS.pretrain_patience, "window in epochs of the Stage I plateau rule", min=1),
+    _method("beta", float, "weight of the contrastive loss", min=0),
+    _method("gamma", float, "weight of the self-expression loss", min=0),
+    _method("temperature", float, "temperature rho of the contrastive loss", min=1e-6),
+    _method("head_dim", int, "output size of the contrastive head (paper: 64/128/256)", min=1),
+    _method("head_hidden", int, "hidden width of the contrastive head", min=1),
+    _method("coef_init_std", float, "std of the random initial coefficients", min=0),
+    _method("pretrain_tol", float, "stop Stage I when reconstruction improves less (relative)", min=0),
+    _method("pretrain_patience", int, "window in epochs of the Stage I plateau rule", min=1),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
     Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=1),
-    Param("seed", int, _TRAINING_DEFAULTS.seed, "seed of every random choice (init, augmentation, clustering)", min=0),
+    _method("seed", int, "seed of init, augmentation and clustering", min=0),
     Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
 )
 _RUN_PARAM_BY_NAME = {p.name: p for p in RUN_PARAMS}
@@ -93,7 +100,7 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_layers(cls, *layers: Mapping[str, Any]) -> "RunConfig":
+    def from_layers(cls, *layers: Mapping[str, Any]) -> RunConfig:
         """Merge layers (later wins) over the declared defaults and validate every value."""
         values: dict[str, Any] = {}
         params: dict[str, Any] = {}

@@ -6,7 +6,7 @@ per component it provides.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

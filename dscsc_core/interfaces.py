@@ -162,7 +162,7 @@ class Dataset:
     labels: np.ndarray | None
     n_clusters: int | None
 
-    def validate(self) -> "Dataset":
+    def validate(self) -> Dataset:
         if self.images.ndim != 4:
             raise DataError(f"dataset '{self.name}' images must be N x C x H x W; got {tuple(self.images.shape)}")
         if self.images.shape[0] == 0:

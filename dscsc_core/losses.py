@@ -5,20 +5,31 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Keeps log(1 - P) finite when a probability rounds to 1 in float32.
-_PROB_CEILING = 1.0 - 1e-6
+
+def _probability_ceiling(dtype: torch.dtype) -> float:
+    """Just below 1 in ``dtype``: keeps log(1 - P) finite when a probability rounds to 1."""
+    return 1.0 - 8 * torch.finfo(dtype).eps
+
+
+def _cosine_logits(rows: torch.Tensor, columns: torch.Tensor, temperature: float) -> torch.Tensor:
+    """[r, c] = sim(rows_r, columns_c) / ρ; 1/ρ is applied to N x d, not N x N, for speed."""
+    return F.normalize(rows, dim=1) @ (F.normalize(columns, dim=1) / temperature).T
 
 
 def positive_log_likelihood(h: torch.Tensor, h_aug: torch.Tensor, temperature: float) -> torch.Tensor:
     """log P(i | x̂_i) of eq. 4 for every i: softmax over anchors k of sim(h_k, ĥ_i) / ρ."""
-    logits = F.normalize(h, dim=1) @ F.normalize(h_aug, dim=1).T / temperature  # [k, i]
-    return torch.diagonal(torch.log_softmax(logits, dim=0))
+    # Row i of these logits holds sim(ĥ_i, h_k) / ρ over all anchors k.
+    return torch.diagonal(torch.log_softmax(_cosine_logits(h_aug, h, temperature), dim=1))
+
+
+def _anchor_probabilities_by_sample(h: torch.Tensor, temperature: float) -> torch.Tensor:
+    """[j, i] = P(i | x_j). The logits are symmetric, so eq. 5's softmax over anchors is a row softmax."""
+    return torch.softmax(_cosine_logits(h, h, temperature), dim=1)
 
 
 def anchor_probabilities(h: torch.Tensor, temperature: float) -> torch.Tensor:
     """P(i | x_j) of eq. 5 as an N x N matrix [i, j]: softmax over anchors k of sim(h_k, h_j) / ρ."""
-    unit = F.normalize(h, dim=1)
-    return torch.softmax(unit @ unit.T / temperature, dim=0)
+    return _anchor_probabilities_by_sample(h, temperature).T
 
 
 def sch_loss(h: torch.Tensor, h_aug: torch.Tensor, negatives: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -27,9 +38,11 @@ def sch_loss(h: torch.Tensor, h_aug: torch.Tensor, negatives: torch.Tensor, temp
     ``negatives[i, j]`` is True when x_j is a negative of anchor i.
     """
     log_positive = positive_log_likelihood(h, h_aug, temperature)
-    log_not_anchor = torch.log1p(-anchor_probabilities(h, temperature).clamp(max=_PROB_CEILING))
-    negative_term = (log_not_anchor * negatives.to(log_not_anchor.dtype)).sum(dim=1)
-    return -(log_positive + negative_term).mean()
+    # Scaling by the ceiling (not clamping) keeps log(1 - P) finite at a cheaper backward pass.
+    probabilities = _anchor_probabilities_by_sample(h, temperature)  # [j, i]
+    log_not_anchor = torch.log1p(probabilities * -_probability_ceiling(probabilities.dtype))
+    negative_total = torch.dot(log_not_anchor.flatten(), negatives.T.to(log_not_anchor.dtype).flatten())
+    return -(log_positive.sum() + negative_total) / h.shape[0]
 
 
 def drh_loss(x: torch.Tensor, y: torch.Tensor, x_aug: torch.Tensor, y_aug: torch.Tensor) -> torch.Tensor:

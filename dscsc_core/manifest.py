@@ -7,7 +7,8 @@ and the registered built-ins disagree.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .registry import ComponentInfo, load_registry
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from .errors import ParameterError
 
@@ -131,7 +132,7 @@ class Component:
             self.config[param.name] = value
             setattr(self, param.name, value)
 
-    def check_context(self, context: "RunContext") -> None:
+    def check_context(self, context: RunContext) -> None:
         """Reject settings that cannot work for this data (called before training starts)."""
 
     def __repr__(self) -> str:

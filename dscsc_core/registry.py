@@ -11,9 +11,10 @@ import difflib
 import importlib
 import importlib.metadata as metadata
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -157,7 +158,9 @@ class PluginLoader:
     def _validated(kind: str, factory: type, provider: str, distribution: str, version: str) -> ComponentInfo:
         base = KINDS[kind]
         if not (isinstance(factory, type) and issubclass(factory, base)):
-            raise PluginError(f"plugin '{provider}' registered {factory!r} as a {kind}, but it is not a {base.__name__}")
+            raise PluginError(
+                f"plugin '{provider}' registered {factory!r} as a {kind}, but it is not a {base.__name__}"
+            )
         if not factory.name:
             raise PluginError(f"plugin '{provider}' registered {factory.__qualname__} without a name")
         return ComponentInfo(kind, factory.name, factory, provider, distribution, version)

@@ -74,7 +74,10 @@ def route_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> 
 def _unknown_param_message(key: str, infos: list[ComponentInfo]) -> str:
     accepted = sorted({f"--{p.name.replace('_', '-')}" for info in infos for p in info.params})
     names = ", ".join(f"{info.kind} '{info.name}'" for info in infos)
-    return f"unknown option --{key.replace('_', '-')}: no selected plugin declares it ({names} accept: {', '.join(accepted) or 'nothing'})"
+    return (
+        f"unknown option --{key.replace('_', '-')}: no selected plugin declares it "
+        f"({names} accept: {', '.join(accepted) or 'nothing'})"
+    )
 
 
 @dataclass
@@ -126,7 +129,9 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
         raise DataError(f"dataset '{data.name}' has no labels; give the number of clusters with --n-clusters")
     n_samples = data.images.shape[0]
     if n_samples < max(n_clusters, 2):
-        raise DataError(f"dataset '{data.name}' has {n_samples} samples, fewer than the {n_clusters} clusters asked for")
+        raise DataError(
+            f"dataset '{data.name}' has {n_samples} samples, fewer than the {n_clusters} clusters asked for"
+        )
     context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]))
     for component in components.values():
         component.check_context(context)

@@ -9,21 +9,18 @@ from dscsc_core import Dataset, DatasetSource, Param, hookimpl
 class NanImages(DatasetSource):
     name = "nan-images"
     summary = "ten 8x8 images, one pixel NaN"
+    bad_value = float("nan")
 
     def read(self):
         images = torch.rand(10, 1, 8, 8)
-        images[3, 0, 2, 2] = float("nan")
+        images[3, 0, 2, 2] = self.bad_value
         return Dataset(self.name, images, np.arange(10) % 2, None)
 
 
-class InfImages(DatasetSource):
+class InfImages(NanImages):
     name = "inf-images"
     summary = "ten 8x8 images, one pixel Inf"
-
-    def read(self):
-        images = torch.rand(10, 1, 8, 8)
-        images[0, 0, 0, 0] = float("inf")
-        return Dataset(self.name, images, np.arange(10) % 2, None)
+    bad_value = float("inf")
 
 
 class Tiny(DatasetSource):

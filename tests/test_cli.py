@@ -187,3 +187,17 @@ def test_the_readme_example_runs_as_written(tmp_path):
     assert summary["components"]["miner"]["params"] == {"k": 15}
     assert summary["components"]["dataset"]["name"] == "digits"
     assert summary["data"]["n_samples"] == 1797
+
+
+def test_help_states_the_real_defaults():
+    import re
+
+    from dscsc_core.config import RUN_PARAMS
+
+    text = runner.invoke(cli.app, ["run", "--help"], env={"COLUMNS": "250"}).stdout
+    stated = dict(re.findall(r"--([a-z-]+)\s+\S+\s+[^()]*?\(default: ([^)]+)\)", text))
+    assert len(stated) >= 10
+    for param in RUN_PARAMS:
+        option = param.name.replace("_", "-")
+        if option in stated and param.default is not None:
+            assert param.parse(stated[option].replace("1e-3", "0.001")) == param.default, option

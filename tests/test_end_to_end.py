@@ -15,7 +15,6 @@ def _run(**overrides):
 def test_synthetic_subspaces_are_recovered():
     result = _run()
     assert result.metrics["acc"] >= 0.9
-    assert result.summary["timings"]["total_s"] < 60
 
 
 def test_coefficients_keep_a_zero_diagonal_through_training():

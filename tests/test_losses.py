@@ -9,8 +9,13 @@ import pytest
 import torch
 
 from dscsc_core.losses import (
-    anchor_probabilities, default_alpha, drh_loss, positive_log_likelihood, sch_loss,
-    self_expression_residual, sem_loss,
+    anchor_probabilities,
+    default_alpha,
+    drh_loss,
+    positive_log_likelihood,
+    sch_loss,
+    self_expression_residual,
+    sem_loss,
 )
 from dscsc_plugins.regularizers import FrobeniusRegularizer, L1Regularizer
 
@@ -22,7 +27,7 @@ RHO = 0.5
 
 # ----------------------------------------------------------------------------- plain-python references
 def cos(u, v):
-    dot = sum(a * b for a, b in zip(u, v))
+    dot = sum(a * b for a, b in zip(u, v, strict=True))
     return dot / (math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v)))
 
 

@@ -23,7 +23,7 @@ def brute_force_neighbours(z: torch.Tensor, k: int) -> list[set[int]]:
     rows = z.tolist()
 
     def cos(u, v):
-        dot = sum(a * b for a, b in zip(u, v))
+        dot = sum(a * b for a, b in zip(u, v, strict=True))
         return dot / (math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v)))
 
     result = []

@@ -29,7 +29,10 @@ def test_every_kind_has_builtins(registry):
 def test_registry_toml_matches_registered_builtins(registry):
     manifest = tomllib.loads((ROOT / "registry.toml").read_text())["component"]
     registered = builtin_entries(registry)
-    key = lambda entry: (entry["kind"], entry["name"])
+
+    def key(entry):
+        return entry["kind"], entry["name"]
+
     assert sorted(map(key, manifest)) == sorted(map(key, registered)), "regenerate: python -m dscsc_core.manifest"
     by_key = {key(entry): entry for entry in registered}
     for entry in manifest:

@@ -24,7 +24,7 @@ class StageProgress:
         )
         self.tasks: dict[str, int] = {}
 
-    def __enter__(self) -> "StageProgress":
+    def __enter__(self) -> StageProgress:
         self.progress.__enter__()
         return self
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -46,29 +46,31 @@ def _load_registry():
 )
 def run(
     ctx: typer.Context,
-    dataset: Optional[str] = typer.Option(None, help="Dataset source [default: digits]."),
-    encoder: Optional[str] = typer.Option(None, help="Encoder plugin [default: conv1]."),
-    augment: Optional[str] = typer.Option(None, help="Augmentation policy [default: geometric]."),
-    miner: Optional[str] = typer.Option(None, help="Negative miner [default: knn]."),
-    regularizer: Optional[str] = typer.Option(None, help="Self-expression regulariser [default: l2]."),
-    clusterer: Optional[str] = typer.Option(None, help="Clusterer [default: dsc-post]."),
-    pretrain_epochs: Optional[int] = typer.Option(None, help="Stage I epochs, one full-batch step each [default: 150]."),
-    epochs: Optional[int] = typer.Option(None, help="Stage II epochs [default: 150]."),
-    seed: Optional[int] = typer.Option(None, help="Seed of every random choice [default: 0]."),
-    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or cuda:N [default: auto]."),
-    lr: Optional[float] = typer.Option(None, help="Adam learning rate [default: 1e-3]."),
-    alpha: Optional[float] = typer.Option(None, help="SEM weight alpha [default: 10^(K/10-3)]."),
-    beta: Optional[float] = typer.Option(None, help="Contrastive loss weight [default: 10]."),
-    gamma: Optional[float] = typer.Option(None, help="Self-expression loss weight [default: 1]."),
-    temperature: Optional[float] = typer.Option(None, help="Contrastive temperature rho [default: 0.1]."),
-    head_dim: Optional[int] = typer.Option(None, help="Contrastive head output size [default: 64]."),
-    n_clusters: Optional[int] = typer.Option(None, help="Number of clusters [default: from the labels]."),
-    input_scale: Optional[float] = typer.Option(None, help="Multiply pixel values by this [default: 1]."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings (defaults < file < flags)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for result.json, labels.npy and coef.npy."),
+    dataset: str | None = typer.Option(None, help="Dataset source (default: digits)."),
+    encoder: str | None = typer.Option(None, help="Encoder plugin (default: conv1)."),
+    augment: str | None = typer.Option(None, help="Augmentation policy (default: geometric)."),
+    miner: str | None = typer.Option(None, help="Negative miner (default: knn)."),
+    regularizer: str | None = typer.Option(None, help="Self-expression regulariser (default: l2)."),
+    clusterer: str | None = typer.Option(None, help="Clusterer (default: dsc-post)."),
+    pretrain_epochs: str | None = typer.Option(None, metavar="INT", help="Stage I epochs (default: 150)."),
+    epochs: str | None = typer.Option(None, metavar="INT", help="Stage II epochs (default: 150)."),
+    seed: str | None = typer.Option(None, metavar="INT", help="Seed of every random choice (default: 0)."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N (default: auto)."),
+    lr: str | None = typer.Option(None, metavar="FLOAT", help="Adam learning rate (default: 1e-3)."),
+    alpha: str | None = typer.Option(None, metavar="FLOAT", help="SEM weight alpha (default: 10^(K/10-3))."),
+    beta: str | None = typer.Option(None, metavar="FLOAT", help="Contrastive loss weight (default: 10)."),
+    gamma: str | None = typer.Option(None, metavar="FLOAT", help="Self-expression loss weight (default: 1)."),
+    temperature: str | None = typer.Option(None, metavar="FLOAT", help="Contrastive temperature rho (default: 0.1)."),
+    head_dim: str | None = typer.Option(None, metavar="INT", help="Contrastive head output size (default: 64)."),
+    n_clusters: str | None = typer.Option(None, metavar="INT", help="Number of clusters (default: from the labels)."),
+    input_scale: str | None = typer.Option(None, metavar="FLOAT", help="Multiply pixel values by this (default: 1)."),
+    config: Path | None = typer.Option(None, "--config", help="TOML file of settings (defaults < file < flags)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for result.json, labels.npy and coef.npy."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Train DSCSC on a dataset and cluster it: Stage I (no SEM), Stage II (with SEM), then the clusterer."""
+    # Numbers arrive as text and are parsed by the core's declared settings, so a bad value gets
+    # the same one-line error whether it came from a flag or a config file.
     flags = {
         "dataset": dataset, "encoder": encoder, "augment": augment, "miner": miner,
         "regularizer": regularizer, "clusterer": clusterer, "pretrain_epochs": pretrain_epochs,
@@ -120,8 +122,8 @@ def _component_row(info) -> dict[str, Any]:
         "kind": info.kind, "name": info.name, "provider": info.provider,
         "distribution": info.distribution, "version": info.version, "summary": info.summary,
         "params": [
-            {"name": p.name, "type": p.type_name, "default": list(p.default) if isinstance(p.default, tuple) else p.default,
-             "help": p.help}
+            {"name": p.name, "type": p.type_name, "help": p.help,
+             "default": list(p.default) if isinstance(p.default, tuple) else p.default}
             for p in info.params
         ],
     }

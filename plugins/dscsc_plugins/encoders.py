@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from dscsc_core import AutoEncoderParts, Encoder, Param, ParameterError
 
@@ -27,6 +27,14 @@ def same_padding(size: int, kernel: int, stride: int = 2) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _dsc_init(layer: nn.Module) -> nn.Module:
+    """Xavier weights and zero biases, as DSC-Net. PyTorch's default (possibly negative) biases
+    can leave the final ReLU at exactly zero everywhere, and then no gradient ever flows."""
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 class SameConv(nn.Module):
     """Stride-2 convolution + ReLU with TF-'SAME' padding for one known input size."""
 
@@ -34,7 +42,7 @@ class SameConv(nn.Module):
         super().__init__()
         (top, bottom), (left, right) = (same_padding(s, kernel) for s in in_hw)
         self.pad = (left, right, top, bottom)
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=2)
+        self.conv = _dsc_init(nn.Conv2d(in_ch, out_ch, kernel, stride=2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv(F.pad(x, self.pad)))
@@ -45,7 +53,7 @@ class CroppedDeconv(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, out_hw: tuple[int, int]):
         super().__init__()
-        self.deconv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2)
+        self.deconv = _dsc_init(nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2))
         self.top, self.left = same_padding(out_hw[0], kernel)[0], same_padding(out_hw[1], kernel)[0]
         self.out_hw = out_hw
 

@@ -1,0 +1,66 @@
+"""Settings: declared once, merged as defaults < dataset suggestions < file < flags, validated."""
+
+import pytest
+
+from dscsc_core import ConfigError, ParameterError
+from dscsc_core.config import RUN_PARAMS, RunConfig, flatten_params, read_toml
+from dscsc_core.runner import resolve_config, route_params
+
+
+def test_every_declared_setting_is_a_field_with_its_default():
+    config = RunConfig()
+    for param in RUN_PARAMS:
+        assert getattr(config, param.name) == param.default
+
+
+def test_training_config_carries_the_method_settings():
+    training = RunConfig.from_layers({"beta": 3, "epochs": "7", "temperature": 0.08}).training()
+    assert (training.beta, training.epochs, training.temperature) == (3.0, 7, 0.08)
+
+
+def test_later_layers_win_and_none_means_unset():
+    config = RunConfig.from_layers({"epochs": 5, "seed": 2}, {"epochs": 9, "seed": None})
+    assert (config.epochs, config.seed) == (9, 2)
+
+
+def test_dataset_suggestions_sit_between_defaults_and_the_file(registry):
+    assert resolve_config(registry, {"dataset": "synthetic"}).input_scale == 10.0
+    assert resolve_config(registry, {"dataset": "synthetic"}, {"input_scale": 2}).input_scale == 2.0
+    assert resolve_config(registry, {"dataset": "digits"}).input_scale == 1.0
+
+
+@pytest.mark.parametrize("layer", [{"epochs": -1}, {"lr": "fast"}, {"seed": 1.5}, {"temperature": 0}])
+def test_bad_values_are_rejected(layer):
+    with pytest.raises(ParameterError):
+        RunConfig.from_layers(layer)
+
+
+def test_unknown_setting_is_rejected():
+    with pytest.raises(ConfigError, match="unknown setting 'epoch'"):
+        RunConfig.from_layers({"epoch": 3})
+
+
+def test_nested_params_flatten_to_qualified_names():
+    assert flatten_params({"k": 3, "miner": {"k": 4}, "encoder": {"channels": [1, 2, 3]}}) == {
+        "k": 3, "miner.k": 4, "encoder.channels": [1, 2, 3]
+    }
+
+
+def test_params_route_to_the_declaring_plugin(registry):
+    selected = {option: registry.get(kind, name) for option, kind, name in [
+        ("miner", "miner", "knn"), ("augment", "augmentation", "geometric"), ("encoder", "encoder", "conv3"),
+    ]}
+    routed = route_params({"k": 3, "augmentation.degrees": 4, "arch": "mnist"}, selected)
+    assert routed == {"miner": {"k": 3}, "augment": {"degrees": 4}, "encoder": {"arch": "mnist"}}
+
+
+def test_ambiguous_params_ask_for_the_qualified_form(registry):
+    selected = {"regularizer": registry.get("regularizer", "l2"), "other": registry.get("regularizer", "l1")}
+    with pytest.raises(ConfigError, match="--regularizer.weight or --other.weight"):
+        route_params({"weight": 1}, selected)
+
+
+def test_read_toml_normalises_dashes(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('pretrain-epochs = 3\n[params]\nk = 2\n')
+    assert read_toml(path) == {"pretrain_epochs": 3, "params": {"k": 2}}
