@@ -1,5 +1,6 @@
 """Plugin loading: built-ins come through the entry point, registry.toml matches, broken plugins are contained."""
 
+import os
 import sys
 import tomllib
 import types
@@ -147,3 +148,23 @@ def test_wheel_ships_three_import_names_and_the_entry_point(tmp_path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[dscsc]" in text and "builtins = dscsc_plugins" in text
     assert "dscsc = dscsc_cli.main:main" in text
+
+    # Installed from the wheel (ahead of any editable install on the path), the built-ins still load.
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--target", str(target), str(wheel)],
+        capture_output=True, text=True,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    probe = (
+        "from dscsc_core.registry import load_registry; import dscsc_plugins; "
+        "r = load_registry(strict=True); print(len(list(r)), dscsc_plugins.__file__)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(target)},
+        cwd=tmp_path,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    count, location = loaded.stdout.split()
+    assert int(count) == len(tomllib.loads((ROOT / "registry.toml").read_text())["component"])
+    assert location.startswith(str(target))
