@@ -51,24 +51,33 @@ def route_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> 
     """
     routed: dict[str, dict[str, Any]] = {option: {} for option in selected}
     for key, value in params.items():
-        option, _, name = key.rpartition(".")
-        name = name.replace("-", "_")
-        if option:
-            option = "augment" if option == "augmentation" else option
-            if option not in selected:
-                raise ConfigError(f"unknown plugin kind '{option}' in '{key}'; use one of: {', '.join(selected)}")
-            if name not in {p.name for p in selected[option].params}:
-                raise ConfigError(_unknown_param_message(key, [selected[option]]))
-            routed[option][name] = value
-            continue
-        owners = [opt for opt, info in selected.items() if name in {p.name for p in info.params}]
-        if not owners:
-            raise ConfigError(_unknown_param_message(key, list(selected.values())))
-        if len(owners) > 1:
-            qualified = " or ".join(f"--{opt}.{name}" for opt in owners)
-            raise ConfigError(f"option --{name} is declared by several selected plugins; write {qualified}")
-        routed[owners[0]][name] = value
+        option, name = _owner(key, selected)
+        routed[option][name] = value
     return routed
+
+
+def _declares(info: ComponentInfo, name: str) -> bool:
+    return any(param.name == name for param in info.params)
+
+
+def _owner(key: str, selected: dict[str, ComponentInfo]) -> tuple[str, str]:
+    """(selection option, parameter name) that the plugin parameter ``key`` belongs to."""
+    option, _, name = key.rpartition(".")
+    name = name.replace("-", "_")
+    if option:
+        option = "augment" if option == "augmentation" else option
+        if option not in selected:
+            raise ConfigError(f"unknown plugin kind '{option}' in '{key}'; use one of: {', '.join(selected)}")
+        if not _declares(selected[option], name):
+            raise ConfigError(_unknown_param_message(key, [selected[option]]))
+        return option, name
+    owners = [opt for opt, info in selected.items() if _declares(info, name)]
+    if not owners:
+        raise ConfigError(_unknown_param_message(key, list(selected.values())))
+    if len(owners) > 1:
+        qualified = " or ".join(f"--{opt}.{name}" for opt in owners)
+        raise ConfigError(f"option --{name} is declared by several selected plugins; write {qualified}")
+    return owners[0], name
 
 
 def _unknown_param_message(key: str, infos: list[ComponentInfo]) -> str:

@@ -71,36 +71,35 @@ def run(
     """Train DSCSC on a dataset and cluster it: Stage I (no SEM), Stage II (with SEM), then the clusterer."""
     # Numbers arrive as text and are parsed by the core's declared settings, so a bad value gets
     # the same one-line error whether it came from a flag or a config file.
-    flags = {
-        "dataset": dataset, "encoder": encoder, "augment": augment, "miner": miner,
-        "regularizer": regularizer, "clusterer": clusterer, "pretrain_epochs": pretrain_epochs,
-        "epochs": epochs, "seed": seed, "device": device, "lr": lr, "alpha": alpha, "beta": beta,
-        "gamma": gamma, "temperature": temperature, "head_dim": head_dim, "n_clusters": n_clusters,
-        "input_scale": input_scale,
-    }
+    options = dict(locals())
     with report_errors():
         from dscsc_core.config import CORE_SETTINGS, read_toml
-        from dscsc_core.runner import check_output_dir, execute, prepare, resolve_config, write_result
 
-        from .display import StageProgress, result_table
-
-        file_layer = read_toml(config) if config else {}
+        flags = {name: value for name, value in options.items() if name in CORE_SETTINGS}
         extra = parse_extra_args(ctx.args)
         # Settings without a dedicated option (e.g. --pretrain-tol) are core settings, not plugin parameters.
         flags.update({name: extra.pop(name) for name in list(extra) if name in CORE_SETTINGS})
         flags["params"] = extra
-        registry = _load_registry()
-        prepared = prepare(resolve_config(registry, file_layer, flags), registry)
-        if out is not None:
-            check_output_dir(out)
-        with StageProgress() as progress:
-            result = execute(prepared, on_epoch=progress.update)
-        if out is not None:
-            write_result(result, out)
-        if json_output:
-            typer.echo(json.dumps(result.summary, default=str))
-        else:
-            result_table(result.summary, out)
+        _run_and_report(read_toml(config) if config else {}, flags, out, json_output)
+
+
+def _run_and_report(file_layer: dict[str, Any], flags: dict[str, Any], out: Path | None, json_output: bool) -> None:
+    from dscsc_core.runner import check_output_dir, execute, prepare, resolve_config, write_result
+
+    from .display import StageProgress, result_table
+
+    registry = _load_registry()
+    prepared = prepare(resolve_config(registry, file_layer, flags), registry)
+    if out is not None:
+        check_output_dir(out)
+    with StageProgress() as progress:
+        result = execute(prepared, on_epoch=progress.update)
+    if out is not None:
+        write_result(result, out)
+    if json_output:
+        typer.echo(json.dumps(result.summary, default=str))
+    else:
+        result_table(result.summary, out)
 
 
 @plugins_app.command("list")
