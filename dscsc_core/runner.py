@@ -150,7 +150,6 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
 def execute(run: PreparedRun, on_epoch: EpochCallback | None = None) -> RunResult:
     """Train (Stage I + II), cluster and score a prepared run."""
     config, parts = run.config, run.components
-    torch.manual_seed(config.seed)
     trainer = Trainer(
         config.training(), parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
         device=run.device, on_epoch=on_epoch,

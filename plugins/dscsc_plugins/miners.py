@@ -22,18 +22,18 @@ class KnnMiner(NegativeMiner):
     params = (Param("k", int, 10, "number of nearest neighbours spared from being negatives", min=0),)
 
     def check_context(self, context):
-        if self.k >= context.n_samples - 1:
-            raise DataError(
-                f"miner 'knn' parameter 'k' must be smaller than N-1 = {context.n_samples - 1}; got {self.k}"
-            )
+        self._check_k(context.n_samples)
+
+    def _check_k(self, n_samples: int) -> None:
+        if self.k >= n_samples - 1:
+            raise DataError(f"miner 'knn' parameter 'k' must be smaller than N-1 = {n_samples - 1}; got {self.k}")
 
     def mine(self, z, coef):
         n = z.shape[0]
         negatives = torch.ones(n, n, dtype=torch.bool, device=z.device)
         if self.k == 0:
             return negatives
-        if self.k >= n - 1:
-            raise DataError(f"miner 'knn' parameter 'k' must be smaller than N-1 = {n - 1}; got {self.k}")
+        self._check_k(n)
         unit = F.normalize(z.flatten(1), dim=1)
         similarity = unit @ unit.T
         similarity.fill_diagonal_(float("-inf"))  # the anchor is not its own neighbour
