@@ -52,10 +52,14 @@ RUN_PARAMS: tuple[Param, ...] = (
     _method("pretrain_patience", int, "window in epochs of the Stage I plateau rule", min=1),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
     Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=1),
+    Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
     _method("seed", int, "seed of init, augmentation and clustering", min=0),
     Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
 )
 _RUN_PARAM_BY_NAME = {p.name: p for p in RUN_PARAMS}
+# Keys a run file may carry that are not run settings: a preset's description/provenance, and the
+# local plugins to load before the run is resolved.
+METADATA_TABLES = frozenset({"preset", "plugins"})
 CORE_SETTINGS = frozenset(_RUN_PARAM_BY_NAME)
 _TRAINING_FIELDS = {f.name for f in fields(TrainingConfig)}
 
@@ -88,6 +92,7 @@ class RunConfig:
     pretrain_patience: int = _default("pretrain_patience")
     input_scale: float = _default("input_scale")
     n_clusters: int | None = _default("n_clusters")
+    data_root: str | None = _default("data_root")
     seed: int = _default("seed")
     device: str = _default("device")
     # Plugin parameters: plain ("k") or qualified by kind ("miner.k"); routed when the run starts.
@@ -110,6 +115,8 @@ class RunConfig:
                     continue
                 if key == "params":
                     params.update(flatten_params(value))
+                elif key in METADATA_TABLES:
+                    continue
                 elif key in _RUN_PARAM_BY_NAME:
                     values[key] = value
                 else:
@@ -147,3 +154,17 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def local_plugins(layer: Mapping[str, Any], base: Path | None = None) -> list[str]:
+    """The ``plugins = [...]`` list of a run file; relative ``.py`` paths are taken from the file's folder."""
+    entries = layer.get("plugins", [])
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise ConfigError(f"'plugins' must be a list of file paths or module names; got {entries!r}")
+    resolved = []
+    for entry in entries:
+        path = Path(entry).expanduser()
+        if base is not None and entry.endswith(".py") and not path.is_absolute():
+            path = base / path
+        resolved.append(str(path) if entry.endswith(".py") else entry)
+    return resolved

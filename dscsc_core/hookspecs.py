@@ -7,6 +7,7 @@ per component it provides.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pluggy
 
@@ -15,6 +16,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Register = Callable[[type], None]
+RegisterPreset = Callable[[Path], None]
 
 
 class DscscSpecs:
@@ -42,8 +44,14 @@ class DscscSpecs:
     def dscsc_register_datasets(self, register: Register) -> None:
         """Register DatasetSource subclasses."""
 
+    @hookspec
+    def dscsc_register_presets(self, register: RegisterPreset) -> None:
+        """Register run presets: ``register(path)`` with a TOML run configuration; its name is the file stem."""
 
-# kind -> hook name; the order is the order listings use.
+
+PRESET_HOOK = "dscsc_register_presets"
+
+# component kind -> hook name; the order is the order listings use.
 HOOKS: dict[str, str] = {
     "encoder": "dscsc_register_encoders",
     "augmentation": "dscsc_register_augmentations",

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .datapaths import DataRoot
 from .errors import DataError, ParameterError, PluginError
 from .params import Component, RunContext
 
@@ -185,14 +186,19 @@ class DatasetSource(Component):
 
     kind = "dataset"
     suggested_settings: ClassVar[dict[str, Any]] = {}
+    data_root: DataRoot
 
-    def load(self) -> Dataset:
+    def load(self, data_root: DataRoot | None = None) -> Dataset:
+        """Read, normalise types and validate; file-based sources find their files under ``data_root``."""
+        self.data_root = data_root or DataRoot.resolve()
         data = self.read()
         data.images = data.images.float()
         if data.labels is not None:
-            data.labels = np.asarray(data.labels).astype(np.int64).ravel()
+            # Any label values (1..40, strings) become 0..K-1 in sorted order of the originals.
+            classes, data.labels = np.unique(np.asarray(data.labels).ravel(), return_inverse=True)
+            data.labels = data.labels.astype(np.int64)
             if data.n_clusters is None:
-                data.n_clusters = int(len(np.unique(data.labels)))
+                data.n_clusters = len(classes)
         return data.validate()
 
     @abstractmethod

@@ -10,16 +10,20 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata as metadata
+import importlib.util
 import os
+import sys
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
 from .errors import PluginError, UnknownComponentError
-from .hookspecs import HOOKS, PROJECT, DscscSpecs
+from .hookspecs import HOOKS, PRESET_HOOK, PROJECT, DscscSpecs
 from .interfaces import KINDS
 from .params import Component, Param
 
@@ -48,12 +52,43 @@ class ComponentInfo:
         return f"{self.factory.__module__}:{self.factory.__qualname__}"
 
 
+@dataclass(frozen=True)
+class PresetInfo:
+    """A named TOML run configuration shipped by a plugin (e.g. one per benchmark dataset)."""
+
+    name: str
+    path: Path
+    provider: str
+
+    def read(self) -> dict[str, Any]:
+        from .config import read_toml
+
+        return read_toml(self.path)
+
+    @property
+    def summary(self) -> str:
+        try:
+            with self.path.open("rb") as handle:
+                return str(tomllib.load(handle).get("preset", {}).get("description", ""))
+        except (OSError, tomllib.TOMLDecodeError):
+            return ""
+
+
 @dataclass
 class Registry:
-    """Every component the loaded plugins registered, keyed by (kind, name)."""
+    """Every component the loaded plugins registered, keyed by (kind, name), and their presets."""
 
     components: dict[tuple[str, str], ComponentInfo] = field(default_factory=dict)
+    presets: dict[str, PresetInfo] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def preset(self, name: str) -> PresetInfo:
+        try:
+            return self.presets[name]
+        except KeyError:
+            choices = sorted(self.presets)
+            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.4)
+            raise UnknownComponentError("preset", name, choices, close[0] if close else None) from None
 
     def names(self, kind: str) -> list[str]:
         return sorted(name for k, name in self.components if k == kind)
@@ -123,6 +158,21 @@ class PluginLoader:
     def add_module(self, module_name: str) -> None:
         self.add_plugin(importlib.import_module(module_name), module_name)
 
+    def add_local(self, spec: str) -> None:
+        """A plugin the user named (``--plugin``): a ``.py`` file or an importable module.
+
+        Unlike an installed plugin that breaks, a named one that cannot load is an error: the
+        user asked for it, and a run without it would not be the run they meant.
+        """
+        module = _import_local(spec)
+        if self.manager.has_plugin(module.__name__):
+            return
+        try:
+            self.manager.register(module, name=module.__name__)
+        except Exception as exc:
+            raise PluginError(f"plugin '{spec}' failed to register: {type(exc).__name__}: {exc}") from None
+        self.provenance[module.__name__] = ("local", spec)
+
     def collect(self) -> Registry:
         try:
             self.manager.check_pending()
@@ -131,7 +181,32 @@ class PluginLoader:
         for kind, hook_name in HOOKS.items():
             for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
                 self._call_impl(kind, impl)
+        for impl in getattr(self.manager.hook, PRESET_HOOK).get_hookimpls():
+            self._call_preset_impl(impl)
         return self.registry
+
+    def _call_preset_impl(self, impl: pluggy.HookImpl) -> None:
+        provider = impl.plugin_name
+        found: list[PresetInfo] = []
+
+        def register(path: Path | str) -> None:
+            path = Path(path)
+            if not path.is_file():
+                raise PluginError(f"preset file {path} does not exist")
+            found.append(PresetInfo(path.stem, path, provider))
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            self._fail(f"plugin '{provider}' failed to register its presets: {type(exc).__name__}: {exc}")
+            return
+        for info in found:
+            clash = self.registry.presets.get(info.name)
+            if clash is not None:
+                raise PluginError(
+                    f"preset '{info.name}' is registered twice: by plugin '{clash.provider}' and by '{provider}'"
+                )
+            self.registry.presets[info.name] = info
 
     def _call_impl(self, kind: str, impl: pluggy.HookImpl) -> None:
         provider = impl.plugin_name
@@ -166,10 +241,34 @@ class PluginLoader:
         return ComponentInfo(kind, factory.name, factory, provider, distribution, version)
 
 
-def load_registry(extra_modules: Iterable[str] = (), strict: bool | None = None) -> Registry:
-    """Load every installed plugin (built-ins included) plus ``extra_modules`` by import path."""
+def _import_local(spec: str) -> ModuleType:
+    path = Path(spec).expanduser()
+    try:
+        if spec.endswith(".py") or path.is_file():
+            if not path.is_file():
+                raise PluginError(f"plugin file not found: {spec}")
+            name = f"dscsc_local_{path.stem}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+            return module
+        return importlib.import_module(spec)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
+
+
+def load_registry(
+    extra_modules: Iterable[str] = (), strict: bool | None = None, local_plugins: Iterable[str] = ()
+) -> Registry:
+    """Load every installed plugin (built-ins included), ``extra_modules`` by import path, and
+    ``local_plugins`` (files or modules the user named with ``--plugin`` or a config's ``plugins``)."""
     loader = PluginLoader(strict=strict)
     loader.load_entry_points()
     for module_name in extra_modules:
         loader.add_module(module_name)
+    for spec in local_plugins:
+        loader.add_local(spec)
     return loader.collect()

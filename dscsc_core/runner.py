@@ -20,6 +20,7 @@ import torch
 
 from . import __version__
 from .config import SELECTIONS, RunConfig
+from .datapaths import DataRoot
 from .errors import ConfigError, DataError, DeviceError
 from .interfaces import Dataset
 from .metrics import clustering_scores
@@ -121,15 +122,20 @@ def resolve_config(registry: Registry, *layers: dict[str, Any]) -> RunConfig:
     return RunConfig.from_layers(suggested, *layers)
 
 
-def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
-    """Resolve plugins and parameters, load and check the data; raise before anything is trained."""
+def build_components(config: RunConfig, registry: Registry) -> tuple[dict[str, ComponentInfo], dict[str, Component]]:
+    """The selected plugins, each built with the parameters routed to it (validated here)."""
     infos = {option: registry.get(kind, getattr(config, option)) for option, kind in SELECTIONS.items()}
     routed = route_params(config.params, infos)
-    components = {option: info.factory(**routed[option]) for option, info in infos.items()}
+    return infos, {option: info.factory(**routed[option]) for option, info in infos.items()}
+
+
+def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
+    """Resolve plugins and parameters, load and check the data; raise before anything is trained."""
+    infos, components = build_components(config, registry)
     device = resolve_device(config.device)
 
     start = time.perf_counter()
-    data = components["dataset"].load()
+    data = components["dataset"].load(DataRoot.resolve(config.data_root))
     load_seconds = time.perf_counter() - start
     if config.input_scale != 1.0:
         data.images = data.images * config.input_scale
@@ -196,6 +202,10 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda temporary: Path(temporary).write_text(text))
+
+
 def _save_array(path: str, array: np.ndarray) -> None:
     with open(path, "wb") as handle:
         np.save(handle, array)
@@ -219,7 +229,7 @@ def write_result(result: RunResult, out_dir: Path | str) -> Path:
     _atomic_write(out / "labels.npy", lambda p: _save_array(p, result.labels))
     _atomic_write(out / "coef.npy", lambda p: _save_array(p, result.coef.astype(np.float32)))
     text = json.dumps(result.summary, indent=2, default=_json_default)
-    _atomic_write(out / "result.json", lambda p: Path(p).write_text(text + "\n"))
+    atomic_write_text(out / "result.json", text + "\n")
     return out
 
 

@@ -1,5 +1,7 @@
 """A local test plugin: datasets with broken data, loaded through the same PluginLoader path."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -39,3 +41,8 @@ def dscsc_register_datasets(register):
     register(NanImages)
     register(InfImages)
     register(Tiny)
+
+
+@hookimpl
+def dscsc_register_presets(register):
+    register(Path(__file__).parent / "support_presets" / "tiny-synthetic.toml")

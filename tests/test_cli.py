@@ -16,10 +16,12 @@ FAST = ["run", "--dataset", "synthetic", "--pretrain-epochs", "2", "--epochs", "
 def with_test_plugin(monkeypatch):
     """Add tests/support_plugin.py (broken datasets) next to the installed plugins."""
 
-    def load():
+    def load(local_plugins=()):
         loader = PluginLoader(strict=True)
         loader.load_entry_points()
         loader.add_module("support_plugin")
+        for spec in local_plugins:
+            loader.add_local(spec)
         return loader.collect()
 
     monkeypatch.setattr(cli, "_load_registry", load)

@@ -11,7 +11,7 @@ import pytest
 
 from dscsc_core import DscscError, NegativeMiner, PluginError, UnknownComponentError, hookimpl
 from dscsc_core.hookspecs import HOOKS
-from dscsc_core.manifest import builtin_entries
+from dscsc_core.manifest import builtin_entries, builtin_presets
 from dscsc_core.registry import PluginLoader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +41,12 @@ def test_registry_toml_matches_registered_builtins(registry):
         assert entry["object"] == expected["object"]
         assert entry["summary"] == expected["summary"]
         assert entry.get("defaults", {}) == expected["defaults"], f"defaults of {key(entry)} differ"
+
+
+def test_registry_toml_lists_the_registered_presets(registry):
+    manifest = tomllib.loads((ROOT / "registry.toml").read_text()).get("preset", [])
+    assert manifest == builtin_presets(registry.presets.values()), "regenerate: python -m dscsc_core.manifest"
+    assert {p["name"] for p in manifest} >= {"orl", "umist", "yaleb", "yaleb-2432", "coil20", "mnist1000"}
 
 
 def test_unknown_name_suggests_closest(registry):
@@ -144,6 +150,7 @@ def test_wheel_ships_three_import_names_and_the_entry_point(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"dscsc_core", "dscsc_plugins", "dscsc_cli"}
+    assert "dscsc_plugins/presets/orl.toml" in names, "the presets must ship in the wheel"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[dscsc]" in text and "builtins = dscsc_plugins" in text

@@ -60,3 +60,57 @@ def plugins_table(rows: list[dict]) -> None:
     for row in rows:
         table.add_row(row["kind"], row["name"], f"{row['distribution']} {row['version']}".strip(), row["summary"])
     stdout.print(table)
+
+
+def tuning_table(ranked) -> None:
+    table = Table(title="dscsc tune: candidates by mean silhouette (labels not used)")
+    for column in ("rank", "settings", "silhouette (mean)", "per seed"):
+        table.add_column(column)
+    for rank, candidate in enumerate(ranked, 1):
+        settings = ", ".join(f"{key}={value}" for key, value in candidate.settings.items())
+        per_seed = " ".join(f"{score:.4f}" for score in candidate.scores)
+        table.add_row(str(rank), settings, f"{candidate.mean:.4f}", per_seed)
+    stdout.print(table)
+
+
+def bench_table(summaries, title: str = "dscsc bench") -> None:
+    table = Table(title=f"{title}: mean ± std over seeds, final epoch")
+    for column in ("case", "clusterer", "seeds", "ACC", "NMI", "ARI", "seconds"):
+        table.add_column(column)
+    for s in summaries:
+        cells = [f"{s.mean[m]:.4f} ± {s.std[m]:.4f}" for m in ("acc", "nmi", "ari")]
+        table.add_row(s.case, s.clusterer, str(len(s.seeds)), *cells, f"{s.seconds:.1f}")
+    stdout.print(table)
+
+
+def presets_table(rows) -> None:
+    table = Table(title="dscsc presets (dscsc run --preset NAME)")
+    for column in ("name", "provider", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    stdout.print(table)
+
+
+def component_panel(row: dict) -> None:
+    stdout.print(f"[bold]{row['kind']} {row['name']}[/bold]: {row['summary']}")
+    provided = f"{row['distribution']} {row['version']}".strip()
+    stdout.print(f"provided by plugin '{row['provider']}' ({provided}), {row['object']}")
+    if not row["params"]:
+        stdout.print("no parameters")
+        return
+    table = Table(title="parameters (flags: --NAME VALUE)")
+    for column in ("name", "type", "default", "allowed", "help"):
+        table.add_column(column)
+    for param in row["params"]:
+        table.add_row(f"--{param['name'].replace('_', '-')}", param["type"], str(param["default"]),
+                      _allowed(param), param["help"])
+    stdout.print(table)
+
+
+def _allowed(param: dict) -> str:
+    if param["choices"]:
+        return ", ".join(map(str, param["choices"]))
+    low = "" if param["min"] is None else f">= {param['min']}"
+    high = "" if param["max"] is None else f"<= {param['max']}"
+    return " and ".join(part for part in (low, high) if part) or "any"

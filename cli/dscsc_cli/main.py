@@ -31,10 +31,10 @@ _PLUGIN_OPTION_HELP = (
 )
 
 
-def _load_registry():
+def _load_registry(local_plugins: list[str] | tuple[str, ...] = ()):
     from dscsc_core.registry import load_registry
 
-    registry = load_registry()
+    registry = load_registry(local_plugins=local_plugins)
     for warning in registry.warnings:
         typer.echo(f"warning: {warning}", err=True)
     return registry
@@ -64,7 +64,12 @@ def run(
     head_dim: str | None = typer.Option(None, metavar="INT", help="Contrastive head output size (default: 64)."),
     n_clusters: str | None = typer.Option(None, metavar="INT", help="Number of clusters (default: from the labels)."),
     input_scale: str | None = typer.Option(None, metavar="FLOAT", help="Multiply pixel values by this (default: 1)."),
-    config: Path | None = typer.Option(None, "--config", help="TOML file of settings (defaults < file < flags)."),
+    preset: str | None = typer.Option(None, "--preset", help="Named preset, e.g. orl (see dscsc presets)."),
+    config: Path | None = typer.Option(None, "--config", help="TOML file of settings (preset < file < flags)."),
+    data_root: str | None = typer.Option(
+        None, "--data-root", help="Folder of dataset files (default: $DSCSC_DATA, else ~/.local/share/dscsc)."
+    ),
+    plugin: list[str] = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for result.json, labels.npy and coef.npy."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
@@ -73,23 +78,25 @@ def run(
     # the same one-line error whether it came from a flag or a config file.
     options = dict(locals())
     with report_errors():
-        from dscsc_core.config import CORE_SETTINGS, read_toml
+        from dscsc_core.config import CORE_SETTINGS, local_plugins, read_toml
 
         flags = {name: value for name, value in options.items() if name in CORE_SETTINGS}
         extra = parse_extra_args(ctx.args)
         # Settings without a dedicated option (e.g. --pretrain-tol) are core settings, not plugin parameters.
         flags.update({name: extra.pop(name) for name in list(extra) if name in CORE_SETTINGS})
         flags["params"] = extra
-        _run_and_report(read_toml(config) if config else {}, flags, out, json_output)
+        file_layer = read_toml(config) if config else {}
+        registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugin])
+        layers = [registry.preset(preset).read()] if preset else []
+        _run_and_report(registry, [*layers, file_layer, flags], out, json_output)
 
 
-def _run_and_report(file_layer: dict[str, Any], flags: dict[str, Any], out: Path | None, json_output: bool) -> None:
+def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool) -> None:
     from dscsc_core.runner import check_output_dir, execute, prepare, resolve_config, write_result
 
     from .display import StageProgress, result_table
 
-    registry = _load_registry()
-    prepared = prepare(resolve_config(registry, file_layer, flags), registry)
+    prepared = prepare(resolve_config(registry, *layers), registry)
     if out is not None:
         check_output_dir(out)
     with StageProgress() as progress:
@@ -102,13 +109,107 @@ def _run_and_report(file_layer: dict[str, Any], flags: dict[str, Any], out: Path
         result_table(result.summary, out)
 
 
+def _base_layers(registry, preset: str | None, config: Path | None) -> list[dict[str, Any]]:
+    from dscsc_core.config import read_toml
+
+    layers = [registry.preset(preset).read()] if preset else []
+    return layers + ([read_toml(config)] if config else [])
+
+
+def _seed_list(seeds: str) -> list[int]:
+    from dscsc_core.params import Param
+
+    count = Param("seeds", int, 1, "number of seeds", min=1).parse(seeds)
+    return list(range(count))
+
+
+@app.command()
+def tune(
+    preset: str | None = typer.Option(None, "--preset", help="Base preset, e.g. orl."),
+    config: Path | None = typer.Option(None, "--config", help="Base TOML file (over the preset)."),
+    grid: list[str] = typer.Option(..., "--grid", help="NAME=V1,V2,... to search (repeatable), e.g. k=5,10,20."),
+    seeds: str = typer.Option("1", metavar="INT", help="Seeds per candidate (0..N-1)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
+    write: Path | None = typer.Option(None, "--write", help="Write the best settings as a TOML layer for --config."),
+) -> None:
+    """Search settings without labels: the best candidate has the highest mean silhouette of its clusters."""
+    with report_errors():
+        from dscsc_core.tuning import parse_grid
+        from dscsc_core.tuning import tune as run_tune
+
+        from .display import tuning_table
+
+        registry = _load_registry()
+        layers = _base_layers(registry, preset, config) + ([{"data_root": data_root}] if data_root else [])
+        parsed = parse_grid(grid)
+        ranked = run_tune(registry, layers, parsed, _seed_list(seeds),
+                          on_candidate=lambda c: typer.echo(f"silhouette {c.mean:.4f}  {c.settings}", err=True))
+        tuning_table(ranked)
+        if write is not None:
+            _write_best(write, ranked[0].settings)
+
+
+def _typed(text: str) -> Any:
+    """Grid values arrive as text; write numbers and booleans to TOML as such."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _write_best(path: Path, settings: dict[str, Any]) -> None:
+    from dscsc_core.runner import atomic_write_text
+    from dscsc_core.tuning import as_layer
+
+    layer = as_layer({key: _typed(value) for key, value in settings.items()})
+    lines = ["# Chosen by `dscsc tune` (highest mean silhouette; labels not used)."]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in layer.items() if key != "params"]
+    if layer["params"]:
+        lines += ["", "[params]"] + [f'"{key}" = {json.dumps(value)}' for key, value in layer["params"].items()]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+@app.command()
+def bench(
+    preset: list[str] = typer.Option(..., "--preset", help="Preset to benchmark (repeatable)."),
+    seeds: str = typer.Option("5", metavar="INT", help="Seeds per preset (0..N-1)."),
+    clusterers: str = typer.Option("spectral,dsc-post", help="Clusterers scored on each learned C."),
+    out: Path = typer.Option(Path("bench-runs"), "--out", help="Folder of per-run records; finished runs are reused."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
+) -> None:
+    """Run presets x seeds, score every clusterer on the same C, print mean ± std (final epoch)."""
+    with report_errors():
+        from dscsc_core.benchmark import BenchCase, run_bench, summarise
+        from dscsc_core.runner import check_output_dir
+
+        from .display import bench_table
+
+        registry = _load_registry()
+        extra = [{"data_root": data_root}] if data_root else []
+        cases = [BenchCase(name, tuple([registry.preset(name).read(), *extra])) for name in preset]
+        names = [name.strip() for name in clusterers.split(",") if name.strip()]
+        for name in names:
+            registry.get("clusterer", name)
+        check_output_dir(out)
+        records = run_bench(registry, cases, _seed_list(seeds), names, out, on_record=_progress)
+        bench_table([s for name in names for s in summarise(records, name)])
+
+
+_PLUGIN_FILES = typer.Option([], "--plugin", help="Also load this .py file or module (repeatable).")
+
+
 @plugins_app.command("list")
-def plugins_list(json_output: bool = typer.Option(False, "--json", help="Print the listing as JSON.")) -> None:
+def plugins_list(
+    json_output: bool = typer.Option(False, "--json", help="Print the listing as JSON."),
+    plugin: list[str] = _PLUGIN_FILES,
+) -> None:
     """List every registered component: kind, name, providing distribution and summary."""
     with report_errors():
         from .display import plugins_table
 
-        registry = _load_registry()
+        registry = _load_registry(plugin)
         rows = [_component_row(info) for info in registry]
         if json_output:
             typer.echo(json.dumps(rows, indent=2))
@@ -116,16 +217,99 @@ def plugins_list(json_output: bool = typer.Option(False, "--json", help="Print t
             plugins_table(rows)
 
 
+@plugins_app.command("show")
+def plugins_show(
+    kind: str = typer.Argument(..., help="encoder, augmentation, miner, regularizer, clusterer or dataset."),
+    name: str = typer.Argument(..., help="Component name, e.g. knn."),
+    json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
+    plugin: list[str] = _PLUGIN_FILES,
+) -> None:
+    """Show one component: summary, parameters (type, default, range, help) and who provides it."""
+    with report_errors():
+        from dscsc_core.errors import UnknownComponentError
+        from dscsc_core.interfaces import KINDS
+
+        from .display import component_panel
+
+        kind = "augmentation" if kind == "augment" else kind
+        if kind not in KINDS:
+            raise UnknownComponentError("plugin kind", kind, list(KINDS), None)
+        row = _component_row(_load_registry(plugin).get(kind, name))
+        if json_output:
+            typer.echo(json.dumps(row, indent=2))
+        else:
+            component_panel(row)
+
+
 def _component_row(info) -> dict[str, Any]:
     return {
-        "kind": info.kind, "name": info.name, "provider": info.provider,
+        "kind": info.kind, "name": info.name, "provider": info.provider, "object": info.object_path,
         "distribution": info.distribution, "version": info.version, "summary": info.summary,
         "params": [
             {"name": p.name, "type": p.type_name, "help": p.help,
-             "default": list(p.default) if isinstance(p.default, tuple) else p.default}
+             "default": list(p.default) if isinstance(p.default, tuple) else p.default,
+             "min": p.min, "max": p.max, "choices": list(p.choices) if p.choices else None}
             for p in info.params
         ],
     }
+
+
+@app.command()
+def ablate(
+    preset: str | None = typer.Option(None, "--preset", help="Base preset, e.g. orl."),
+    config: Path | None = typer.Option(None, "--config", help="Base recipe (TOML), over the preset."),
+    grid: list[str] = typer.Option(
+        ..., "--grid", help="kind=a,b or param=v1,v2 (repeatable), e.g. --grid miner=knn,none --grid k=5,10."
+    ),
+    seeds: str = typer.Option("3", metavar="INT", help="Seeds per grid point (0..N-1)."),
+    clusterers: str = typer.Option("", help="Clusterers scored on each C (default: the base's clusterer)."),
+    out: Path = typer.Option(Path("ablation"), "--out", help="Folder for runs, ablation.csv and ablation.md."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
+    plugin: list[str] = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable)."),
+) -> None:
+    """Swap components or settings over a grid; runs already in --out are reused, not re-run."""
+    with report_errors():
+        from dscsc_core.benchmark import grid_cases, run_bench, summarise, summary_csv, summary_markdown
+        from dscsc_core.config import local_plugins, read_toml
+        from dscsc_core.runner import atomic_write_text, check_output_dir, prepare, resolve_config
+        from dscsc_core.tuning import parse_grid
+
+        from .display import bench_table
+
+        file_layer = read_toml(config) if config else {}
+        registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugin])
+        base = ([registry.preset(preset).read()] if preset else []) + [file_layer]
+        base += [{"data_root": data_root}] if data_root else []
+        cases = grid_cases(base, parse_grid(grid))
+        for case in cases:  # every grid point is checked before the first one trains
+            prepare(resolve_config(registry, *case.layers), registry)
+        names = [n.strip() for n in clusterers.split(",") if n.strip()] or [
+            resolve_config(registry, *base).clusterer]
+        for name in names:
+            registry.get("clusterer", name)
+        check_output_dir(out)
+        records = run_bench(registry, cases, _seed_list(seeds), names, out / "runs", on_record=_progress)
+        summaries = [s for name in names for s in summarise(records, name)]
+        atomic_write_text(out / "ablation.csv", summary_csv(summaries))
+        atomic_write_text(out / "ablation.md", summary_markdown(summaries))
+        bench_table(summaries, "dscsc ablate")
+        typer.echo(f"wrote {out / 'ablation.csv'} and {out / 'ablation.md'}")
+
+
+def _progress(record, reused) -> None:
+    verb = "reused" if reused else "ran"
+    scores = ", ".join(f"{c} acc {s['acc']:.4f}" for c, s in record.scores.items())
+    typer.echo(f"{verb} {record.case} seed {record.seed}: {scores} ({record.train_s:.0f} s)", err=True)
+
+
+@app.command("presets")
+def presets_list() -> None:
+    """List the registered presets (one per benchmark dataset): use them with dscsc run --preset NAME."""
+    with report_errors():
+        from .display import presets_table
+
+        registry = _load_registry()
+        presets_table([(info.name, info.provider, info.summary) for info in registry.presets.values()])
 
 
 def main() -> None:

@@ -1,13 +1,25 @@
 """dscsc's built-in components. They register through the ``dscsc`` entry point like any plugin."""
 
+from pathlib import Path
+
 from dscsc_core import hookimpl
 
 from .augmentations import GeometricAugmentation, NoAugmentation
+from .benchmark_data import (
+    Coil20Source,
+    ExtendedYaleB2432Source,
+    ExtendedYaleBSource,
+    Mnist1000Source,
+    MnistTestSource,
+    OrlSource,
+    UmistSource,
+)
 from .clusterers import DscPostClusterer, SpectralClusterer
 from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
 from .miners import AllOthersMiner, KnnMiner
 from .regularizers import FrobeniusRegularizer, L1Regularizer
+from .user_data import ArrayFileSource, ImageFolderSource, MatFileSource
 
 
 @hookimpl
@@ -44,3 +56,12 @@ def dscsc_register_clusterers(register):
 def dscsc_register_datasets(register):
     register(DigitsSource)
     register(SyntheticSubspacesSource)
+    for source in (OrlSource, Coil20Source, UmistSource, ExtendedYaleBSource, ExtendedYaleB2432Source,
+                   Mnist1000Source, MnistTestSource, MatFileSource, ArrayFileSource, ImageFolderSource):
+        register(source)
+
+
+@hookimpl
+def dscsc_register_presets(register):
+    for path in sorted((Path(__file__).parent / "presets").glob("*.toml")):
+        register(path)

@@ -1,0 +1,188 @@
+"""Repeated runs for benchmarks and ablations: configurations x seeds, cached, summarised over seeds.
+
+Each (case, seed) trains once and is scored by several clusterers on the same C, so "spectral on
+A" and "dsc-post" are compared on identical training. Finished runs are stored as one JSON file
+each (written atomically) and are not re-run when the same case and seed are asked for again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .metrics import clustering_scores
+from .registry import Registry
+from .runner import atomic_write_text, execute, prepare, resolve_config
+
+METRICS = ("acc", "nmi", "ari")
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One configuration to repeat over seeds: config layers (e.g. a preset, then overrides)."""
+
+    name: str
+    layers: tuple[dict[str, Any], ...]
+    group: str = ""
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.layers, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class BenchRecord:
+    case: str
+    group: str
+    seed: int
+    fingerprint: str
+    train_s: float
+    scores: dict[str, dict[str, float]]  # clusterer -> {acc, nmi, ari, seconds}
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def record_path(folder: Path, case: BenchCase, seed: int) -> Path:
+    return folder / case.group / case.name / f"seed{seed}.json"
+
+
+def load_record(path: Path, case: BenchCase) -> BenchRecord | None:
+    """A stored run of exactly this case, or None (missing, unreadable, or made by other settings)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("fingerprint") != case.fingerprint():
+        return None
+    return BenchRecord(**data)
+
+
+def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str]) -> BenchRecord:
+    """Train ``case`` once with ``seed``, then score every clusterer on the learned C."""
+    prepared = prepare(resolve_config(registry, *case.layers, {"seed": seed}), registry)
+    if prepared.data.labels is None:
+        from .errors import DataError
+
+        raise DataError(f"benchmark case '{case.name}' needs a labelled dataset; '{prepared.data.name}' has no labels")
+    result = execute(prepared)
+    timings = result.summary["timings"]
+    train_s = timings["total_s"] - timings["cluster_s"]
+    scores = {}
+    for name in clusterers:
+        clusterer = _clusterer_for(registry, prepared, name)
+        start = time.perf_counter()
+        labels = clusterer.fit_predict(result.coef, prepared.n_clusters, seed=seed).labels
+        scores[name] = {**clustering_scores(prepared.data.labels, labels), "seconds": time.perf_counter() - start}
+    config = result.summary["config"]
+    return BenchRecord(case.name, case.group, seed, case.fingerprint(), train_s, scores, config)
+
+
+def _clusterer_for(registry: Registry, prepared, name: str):
+    """The run's own clusterer keeps its configured parameters; another one gets its defaults."""
+    if name == prepared.config.clusterer:
+        return prepared.components["clusterer"]
+    return registry.create("clusterer", name)
+
+
+def run_bench(
+    registry: Registry,
+    cases: Iterable[BenchCase],
+    seeds: Iterable[int],
+    clusterers: Iterable[str],
+    folder: Path | str,
+    on_record: Callable[[BenchRecord, bool], None] | None = None,
+) -> list[BenchRecord]:
+    """Every case x seed, reusing stored runs; ``on_record(record, reused)`` after each."""
+    folder = Path(folder)
+    clusterers = list(clusterers)
+    records = []
+    for case in cases:
+        for seed in seeds:
+            path = record_path(folder, case, seed)
+            record = load_record(path, case)
+            reused = record is not None and set(clusterers) <= set(record.scores)
+            if not reused:
+                record = run_case(registry, case, seed, clusterers)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+            records.append(record)
+            if on_record is not None:
+                on_record(record, reused)
+    return records
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean and sample standard deviation over seeds of one case scored by one clusterer."""
+
+    case: str
+    clusterer: str
+    seeds: tuple[int, ...]
+    mean: dict[str, float]
+    std: dict[str, float]
+    seconds: float  # mean wall time of one seed: training + this clusterer
+
+
+def summarise(records: Iterable[BenchRecord], clusterer: str) -> list[Summary]:
+    by_case: dict[str, list[BenchRecord]] = {}
+    for record in records:
+        if clusterer in record.scores:
+            by_case.setdefault(record.case, []).append(record)
+    summaries = []
+    for case, group in by_case.items():
+        values = {m: [r.scores[clusterer][m] for r in group] for m in METRICS}
+        seconds = [r.train_s + r.scores[clusterer]["seconds"] for r in group]
+        summaries.append(Summary(
+            case, clusterer, tuple(r.seed for r in group),
+            {m: statistics.mean(v) for m, v in values.items()},
+            {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in values.items()},
+            statistics.mean(seconds),
+        ))
+    return summaries
+
+
+def grid_cases(base_layers: Sequence[dict[str, Any]], grid: Mapping[str, Sequence[Any]]) -> list[BenchCase]:
+    """One case per point of the grid, named by its settings (e.g. ``miner=none k=5``)."""
+    from .tuning import as_layer, candidates
+
+    cases = []
+    for settings in candidates({("augment" if k == "augmentation" else k): v for k, v in grid.items()}):
+        label = " ".join(f"{key}={value}" for key, value in settings.items())
+        cases.append(BenchCase(label.replace("/", "_"), (*base_layers, as_layer(settings))))
+    return cases
+
+
+def summary_table(summaries: Iterable[Summary]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (mean ± std per metric, seconds per seed) shared by the CSV and Markdown outputs."""
+    header = ["case", "clusterer", "seeds", *(f"{m}_mean" for m in METRICS), *(f"{m}_std" for m in METRICS), "seconds"]
+    rows = [[s.case, s.clusterer, str(len(s.seeds)), *(f"{s.mean[m]:.4f}" for m in METRICS),
+             *(f"{s.std[m]:.4f}" for m in METRICS), f"{s.seconds:.1f}"] for s in summaries]
+    return header, rows
+
+
+def summary_csv(summaries: Iterable[Summary]) -> str:
+    import csv
+    import io
+
+    header, rows = summary_table(summaries)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def summary_markdown(summaries: Iterable[Summary]) -> str:
+    lines = ["| case | clusterer | seeds | ACC | NMI | ARI | seconds / seed |", "|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        cells = [f"{s.mean[m]:.4f} ± {s.std[m]:.4f}" for m in METRICS]
+        lines.append(f"| {s.case} | {s.clusterer} | {len(s.seeds)} | {' | '.join(cells)} | {s.seconds:.1f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,55 @@
+"""Where dataset files live: ``--data-root`` > ``DSCSC_DATA`` > the documented default.
+
+Dataset plugins ask for a file by its path relative to the data root; when it is missing the
+error names the file, where it looked, why it looked there and how to point dscsc elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataError
+
+DATA_ENV = "DSCSC_DATA"
+
+
+def default_data_root() -> Path:
+    """``$XDG_DATA_HOME/dscsc`` (usually ``~/.local/share/dscsc``)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "dscsc"
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    path: Path
+    origin: str  # why this folder: "--data-root", "DSCSC_DATA" or "default"
+
+    @classmethod
+    def resolve(cls, explicit: str | Path | None = None) -> DataRoot:
+        if explicit:
+            return cls(Path(explicit).expanduser(), "--data-root")
+        if os.environ.get(DATA_ENV):
+            return cls(Path(os.environ[DATA_ENV]).expanduser(), DATA_ENV)
+        return cls(default_data_root(), "default")
+
+    def file(self, relative: str, dataset: str) -> Path:
+        """The existing file ``relative`` under this root, or a one-line DataError saying how to fix it."""
+        path = self.path / relative
+        if path.is_file():
+            return path
+        raise DataError(
+            f"dataset '{dataset}' needs {relative}, not found in {self.path} (data root from {self.origin}); "
+            f"put the file there or point dscsc at your copy with --data-root DIR or {DATA_ENV}=DIR"
+        )
+
+    def user_file(self, given: str, dataset: str) -> Path:
+        """A user-named file: absolute, relative to the working folder, or relative to the data root."""
+        path = Path(given).expanduser()
+        candidates = [path] if path.is_absolute() else [path, self.path / path]
+        for candidate in candidates:
+            if candidate.exists():
+                return candidate
+        where = " or ".join(str(c) for c in candidates)
+        raise DataError(f"dataset '{dataset}': {given} not found (looked for {where})")

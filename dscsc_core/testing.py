@@ -1,0 +1,143 @@
+"""Contract checks for plugin authors, in the spirit of scikit-learn's ``check_estimator``.
+
+Call them from your own tests with your component class (or an instance)::
+
+    from dscsc_core.testing import check_miner
+
+    def test_my_miner():
+        check_miner(MyMiner)            # defaults
+        check_miner(MyMiner(q=0.3))     # or a configured instance
+
+Each check exercises the public contract the trainer relies on, with small random inputs on the
+CPU, and raises ``AssertionError`` naming the broken rule. The built-ins pass every check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .interfaces import AugmentationPolicy, Clusterer, DatasetSource, Encoder, NegativeMiner, SelfExpressionRegularizer
+from .params import Component
+
+__all__ = ["check_augmentation", "check_clusterer", "check_component", "check_dataset", "check_encoder",
+           "check_miner", "check_regularizer"]
+
+
+def _instance(component: Component | type[Component], base: type[Component]) -> Component:
+    instance = component() if isinstance(component, type) else component
+    assert isinstance(instance, base), f"{type(instance).__name__} is not a {base.__name__}"
+    return instance
+
+
+def check_component(component: Component | type[Component]) -> None:
+    """Name, summary and parameters are declared so the registry, CLI and docs can show them."""
+    cls = component if isinstance(component, type) else type(component)
+    assert cls.name and cls.name == cls.name.strip() and " " not in cls.name, f"{cls.__name__} needs a one-word name"
+    assert cls.summary, f"{cls.__name__} ({cls.name}) needs a one-line summary"
+    names = [p.name for p in cls.params]
+    assert len(names) == len(set(names)), f"{cls.name} declares a parameter twice: {names}"
+    for param in cls.params:
+        assert param.help, f"{cls.name}: parameter '{param.name}' needs help text"
+        if param.default is not None:
+            assert param.parse(param.default) == param.default, f"{cls.name}: default of '{param.name}' is invalid"
+    instance = cls() if isinstance(component, type) else component
+    assert set(instance.config) == set(names), f"{cls.name}: config must hold every declared parameter"
+
+
+def _features(n: int = 24, d: int = 6, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+def check_miner(miner: NegativeMiner | type[NegativeMiner]) -> None:
+    """A boolean N x N mask, never an anchor as its own negative, no gradient, deterministic, z-only or z+C."""
+    miner = _instance(miner, NegativeMiner)
+    check_component(miner)
+    z = _features().requires_grad_()
+    coef = torch.randn(z.shape[0], z.shape[0], generator=torch.Generator().manual_seed(1)) * 0.01
+    for args in ((z,), (z, coef)):
+        mask = miner(*args)
+        assert mask.dtype == torch.bool and tuple(mask.shape) == (z.shape[0],) * 2, f"{miner.name}: bad mask"
+        assert not mask.diagonal().any(), f"{miner.name}: an anchor is its own negative"
+        assert not mask.requires_grad, f"{miner.name}: the mask must not carry gradients"
+        assert torch.equal(mask, miner(*args)), f"{miner.name}: same input, different negatives"
+    assert z.grad is None, f"{miner.name}: mining must not backpropagate into the features"
+
+
+def check_encoder(encoder: Encoder | type[Encoder], input_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
+    """Encoder -> N x latent_dim, decoder -> exactly the input shape, gradients reach every weight."""
+    encoder = _instance(encoder, Encoder)
+    check_component(encoder)
+    parts = encoder.build(input_shape)
+    images = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0))
+    z = parts.encoder(images)
+    assert tuple(z.shape) == (4, parts.latent_dim), f"{encoder.name}: features {tuple(z.shape)}, expected (4, latent)"
+    decoded = parts.decoder(z)
+    assert decoded.shape == images.shape, f"{encoder.name}: decoder gives {tuple(decoded.shape)} for {input_shape}"
+    (decoded - images).pow(2).sum().backward()
+    params = [*parts.encoder.parameters(), *parts.decoder.parameters()]
+    assert params, f"{encoder.name}: nothing to train"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), f"{encoder.name}: no gradient flows"
+
+
+def check_augmentation(policy: AugmentationPolicy | type[AugmentationPolicy]) -> None:
+    """Same shape, dtype and device; fresh per-sample randomness; finite values."""
+    policy = _instance(policy, AugmentationPolicy)
+    check_component(policy)
+    images = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    view = policy(images)
+    assert view.shape == images.shape and view.dtype == images.dtype, f"{policy.name}: shape or dtype changed"
+    assert view.device == images.device, f"{policy.name}: moved the batch to another device"
+    assert torch.isfinite(view).all(), f"{policy.name}: produced NaN or Inf"
+    if not torch.equal(view, images):  # a random policy: every call must draw fresh parameters
+        assert not torch.equal(view, policy(images)), f"{policy.name}: two calls gave the same view"
+
+
+def check_regularizer(regularizer: SelfExpressionRegularizer | type[SelfExpressionRegularizer]) -> None:
+    """A finite, non-negative scalar, zero at C = 0, differentiable in C."""
+    regularizer = _instance(regularizer, SelfExpressionRegularizer)
+    check_component(regularizer)
+    coef = (torch.randn(10, 10, generator=torch.Generator().manual_seed(0)) * 0.1).requires_grad_()
+    value = regularizer(coef)
+    assert value.ndim == 0 and torch.isfinite(value), f"{regularizer.name}: not a finite scalar"
+    assert value.item() >= 0, f"{regularizer.name}: a penalty must not be negative"
+    value.backward()
+    assert coef.grad is not None and torch.isfinite(coef.grad).all(), f"{regularizer.name}: no usable gradient"
+    assert abs(regularizer(torch.zeros(10, 10)).item()) < 1e-12, f"{regularizer.name}: R(0) must be 0"
+
+
+def _block_coefficients(sizes=(20, 20, 20), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    same = labels[:, None] == labels[None, :]
+    coef = np.where(same, rng.uniform(0.5, 1.0, same.shape), rng.uniform(0.0, 0.01, same.shape))
+    np.fill_diagonal(coef, 0.0)
+    return coef, labels
+
+
+def check_clusterer(clusterer: Clusterer | type[Clusterer]) -> None:
+    """N labels in 0..K-1, an N x N affinity, seeded determinism, and clean blocks recovered."""
+    from .metrics import clustering_accuracy
+
+    clusterer = _instance(clusterer, Clusterer)
+    check_component(clusterer)
+    coef, truth = _block_coefficients()
+    result = clusterer.fit_predict(coef, 3, seed=0)
+    assert result.labels.shape == truth.shape, f"{clusterer.name}: one label per sample"
+    assert set(np.unique(result.labels)) <= {0, 1, 2}, f"{clusterer.name}: labels outside 0..K-1"
+    assert result.affinity.shape == coef.shape, f"{clusterer.name}: the affinity must be N x N"
+    again = clusterer.fit_predict(coef, 3, seed=0)
+    assert np.array_equal(result.labels, again.labels), f"{clusterer.name}: same seed, different labels"
+    assert clustering_accuracy(truth, result.labels) == 1.0, f"{clusterer.name}: missed three clean blocks"
+
+
+def check_dataset(source: DatasetSource | type[DatasetSource], data_root=None) -> None:
+    """N x C x H x W finite float images, labels 0..K-1 of the right length when present."""
+    source = _instance(source, DatasetSource)
+    check_component(source)
+    data = source.load(data_root)
+    assert data.images.ndim == 4 and data.images.dtype == torch.float32, f"{source.name}: images must be N x C x H x W"
+    if data.labels is not None:
+        assert len(data.labels) == data.images.shape[0], f"{source.name}: one label per image"
+        assert set(np.unique(data.labels)) == set(range(data.n_clusters)), f"{source.name}: labels must be 0..K-1"

@@ -1,0 +1,98 @@
+"""Label-free tuning: pick settings by the mean silhouette coefficient of the clustering they produce.
+
+Labels are never read here. As in the paper (after Abavisani et al.), each candidate is trained,
+clustered, and scored by the silhouette of its predicted clusters, measured in the encoder's
+feature space with the cosine distance (subspaces pass through the origin, so direction matters,
+not length). Candidates are the product of the value lists given per setting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import silhouette_score
+
+from .errors import ConfigError
+from .registry import Registry
+from .runner import RunResult, execute, prepare, resolve_config
+
+
+def silhouette(result: RunResult) -> float:
+    """Mean silhouette of the predicted clusters on the encoder features (cosine); -1 if degenerate."""
+    labels = np.asarray(result.labels)
+    if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
+        return -1.0
+    return float(silhouette_score(result.embedding, labels, metric="cosine"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    settings: dict[str, Any]
+    scores: tuple[float, ...]  # one silhouette per seed
+
+    @property
+    def mean(self) -> float:
+        return statistics.mean(self.scores)
+
+
+def candidates(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The product of the grid's value lists, e.g. {"k": [5, 10], "temperature": [0.1]} -> 2 settings."""
+    empty = [name for name, values in grid.items() if not values]
+    if empty:
+        raise ConfigError(f"tuning grid for '{empty[0]}' has no values")
+    names = list(grid)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
+
+
+def as_layer(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Core settings stay top-level; anything else is a plugin parameter."""
+    from .config import CORE_SETTINGS
+
+    layer: dict[str, Any] = {k: v for k, v in settings.items() if k in CORE_SETTINGS}
+    layer["params"] = {k: v for k, v in settings.items() if k not in CORE_SETTINGS}
+    return layer
+
+
+def tune(
+    registry: Registry,
+    base_layers: Sequence[dict[str, Any]],
+    grid: Mapping[str, Sequence[Any]],
+    seeds: Sequence[int],
+    on_candidate: Callable[[Candidate], None] | None = None,
+) -> list[Candidate]:
+    """Train every candidate on every seed; return them best first by mean silhouette."""
+    settings_list = candidates(grid)
+    # Validate every candidate before the first (long) training starts.
+    for settings in settings_list:
+        prepare(resolve_config(registry, *base_layers, as_layer(settings)), registry)
+    results = []
+    for settings in settings_list:
+        scores = tuple(
+            silhouette(execute(prepare(resolve_config(registry, *base_layers, as_layer(settings), {"seed": s}),
+                                       registry)))
+            for s in seeds
+        )
+        results.append(Candidate(settings, scores))
+        if on_candidate is not None:
+            on_candidate(results[-1])
+    return sorted(results, key=lambda c: -c.mean)
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """``["k=5,10", "temperature=0.1"]`` -> ``{"k": ["5", "10"], ...}``; values are parsed when a run resolves."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip().lstrip("-").replace("-", "_")
+        parts = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not name or not parts:
+            raise ConfigError(f"bad grid '{item}'; write NAME=V1,V2,... (e.g. k=5,10,20)")
+        if name in grid:
+            raise ConfigError(f"grid setting '{name}' given twice")
+        grid[name] = parts
+    return grid

@@ -1,0 +1,68 @@
+"""An external plugin package (examples/dscsc-affinity-miner) installed with pip works end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "dscsc-affinity-miner"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """pip-install the example into a private folder; a subprocess sees it through PYTHONPATH."""
+    target = tmp_path_factory.mktemp("site")
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile",
+         "--target", str(target), str(EXAMPLE)],
+        capture_output=True, text=True,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    return target
+
+
+def dscsc(site: Path, *args: str) -> subprocess.CompletedProcess:
+    code = "import sys; from dscsc_cli.main import main; sys.argv = ['dscsc', *sys.argv[1:]]; main()"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=site)
+
+
+def test_listed_with_its_distribution_and_version(site):
+    listed = dscsc(site, "plugins", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {(row["kind"], row["name"]): row for row in json.loads(listed.stdout)}
+    row = rows[("miner", "affinity")]
+    assert (row["distribution"], row["version"], row["provider"]) == ("dscsc-affinity-miner", "0.1.0", "affinity")
+
+
+def test_show_lists_its_parameters(site):
+    shown = dscsc(site, "plugins", "show", "miner", "affinity", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert [p["name"] for p in json.loads(shown.stdout)["params"]] == ["k"]
+
+
+def test_runs_end_to_end_by_name(site):
+    ran = dscsc(site, "run", "--dataset", "synthetic", "--miner", "affinity", "--k", "3",
+                "--pretrain-epochs", "2", "--epochs", "2", "--json")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    miner = json.loads(ran.stdout)["components"]["miner"]
+    assert (miner["name"], miner["distribution"], miner["params"]) == ("affinity", "dscsc-affinity-miner", {"k": 3})
+
+
+def test_its_parameters_are_validated_before_the_run(site):
+    bad = dscsc(site, "run", "--dataset", "synthetic", "--miner", "affinity", "--k", "-2")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["error: miner 'affinity' parameter 'k' must be >= 0; got -2"]
+
+
+def test_the_examples_own_tests_pass(site):
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+                         capture_output=True, text=True, env=env, cwd=site)
+    assert ran.returncode == 0, ran.stdout[-2000:]
