@@ -51,7 +51,10 @@ RUN_PARAMS: tuple[Param, ...] = (
     _method("pretrain_tol", float, "stop Stage I when reconstruction improves less (relative)", min=0),
     _method("pretrain_patience", int, "window in epochs of the Stage I plateau rule", min=1),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
-    Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=1),
+    Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2),
+    _method("eval_every", int, "score C with the clusterer every E Stage II epochs when labels exist (0: off)",
+            min=0),
+    _method("checkpoint_every", int, "save a checkpoint in --out every E epochs (0: only on Ctrl-C/SIGTERM)", min=0),
     Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
     _method("seed", int, "seed of init, augmentation and clustering", min=0),
     Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
@@ -92,6 +95,8 @@ class RunConfig:
     pretrain_patience: int = _default("pretrain_patience")
     input_scale: float = _default("input_scale")
     n_clusters: int | None = _default("n_clusters")
+    eval_every: int = _default("eval_every")
+    checkpoint_every: int = _default("checkpoint_every")
     data_root: str | None = _default("data_root")
     seed: int = _default("seed")
     device: str = _default("device")

@@ -11,6 +11,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ import numpy as np
 import torch
 
 from . import __version__
+from .checkpoint import Checkpoint, CheckpointError, TrainingInterrupted, fingerprint
 from .config import SELECTIONS, RunConfig
 from .datapaths import DataRoot
 from .errors import ConfigError, DataError, DeviceError
 from .interfaces import Dataset
+from .memory import check_memory
 from .metrics import clustering_scores
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
@@ -109,6 +112,7 @@ class RunResult:
     affinity: np.ndarray
     embedding: np.ndarray
     history: list = field(default_factory=list)
+    truth: np.ndarray | None = None  # the dataset's labels, when it has them (for figures and reports)
 
     @property
     def metrics(self) -> dict[str, float] | None:
@@ -142,25 +146,56 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
     n_clusters = config.n_clusters or data.n_clusters
     if n_clusters is None:
         raise DataError(f"dataset '{data.name}' has no labels; give the number of clusters with --n-clusters")
+    if n_clusters < 2:
+        raise DataError(f"dataset '{data.name}' has labels of one class only; clustering needs at least 2 "
+                        "(give --n-clusters K to cluster it anyway)")
     n_samples = data.images.shape[0]
     if n_samples < max(n_clusters, 2):
         raise DataError(
             f"dataset '{data.name}' has {n_samples} samples, fewer than the {n_clusters} clusters asked for"
         )
+    check_memory(n_samples, device)
     context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]))
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
 
 
-def execute(run: PreparedRun, on_epoch: EpochCallback | None = None) -> RunResult:
-    """Train (Stage I + II), cluster and score a prepared run."""
+CHECKPOINT = "checkpoint.pt"
+
+
+def run_fingerprint(run: PreparedRun) -> str:
+    return fingerprint({**run.config.to_dict(), "data_shape": list(run.data.images.shape)})
+
+
+def execute(
+    run: PreparedRun,
+    on_epoch: EpochCallback | None = None,
+    checkpoint_dir: Path | str | None = None,
+    resume: Checkpoint | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Train (Stage I + II), cluster and score a prepared run.
+
+    With ``checkpoint_dir`` a checkpoint is kept there (every ``checkpoint_every`` epochs and when
+    ``should_stop`` asks to stop) and removed once the run has finished.
+    """
     config, parts = run.config, run.components
+    key = run_fingerprint(run)
+    if resume is not None and resume.fingerprint != key:
+        raise CheckpointError("the checkpoint was made by a different run configuration or dataset")
+    path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     trainer = Trainer(
         config.training(), parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
-        device=run.device, on_epoch=on_epoch,
+        device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
+        checkpointer=(lambda state: _save_checkpoint(state, path)) if path is not None else None,
+        should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
     )
-    trained = trainer.fit(run.data.images, run.n_clusters)
+    try:
+        trained = trainer.fit(run.data.images, run.n_clusters, resume=resume)
+    except TrainingInterrupted as stopped:
+        hint = f"; continue with: dscsc run --resume {checkpoint_dir}" if path is not None else ""
+        raise TrainingInterrupted(f"{stopped}{hint}") from None
     start = time.perf_counter()
     clustering = parts["clusterer"].fit_predict(trained.coef, run.n_clusters, seed=config.seed)
     cluster_seconds = time.perf_counter() - start
@@ -187,7 +222,25 @@ def execute(run: PreparedRun, on_epoch: EpochCallback | None = None) -> RunResul
         "metrics": metrics,
         "timings": timings,
     }
-    return RunResult(summary, clustering.labels, trained.coef, clustering.affinity, trained.embedding, trained.history)
+    return RunResult(summary, clustering.labels, trained.coef, clustering.affinity, trained.embedding, trained.history,
+                     run.data.labels)
+
+
+def _save_checkpoint(state: Checkpoint, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state.save(path)
+
+
+def _evaluator(run: PreparedRun):
+    """Scores an intermediate C with the run's own clusterer (only when the data has labels)."""
+    if run.data.labels is None:
+        return None
+
+    def evaluate(coef: np.ndarray) -> dict[str, float]:
+        labels = run.components["clusterer"].fit_predict(coef, run.n_clusters, seed=run.config.seed).labels
+        return clustering_scores(run.data.labels, labels)
+
+    return evaluate
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -217,19 +270,39 @@ def check_output_dir(out_dir: Path | str) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a folder")
     existing = next(parent for parent in (out, *out.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"output folder {out} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"output folder {out} cannot be written (no write permission on {existing})")
     return out
 
 
+METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
+
+
+def metrics_csv(history) -> str:
+    """One row per epoch: every loss term, and the scores where the epoch was evaluated."""
+    lines = [",".join(METRIC_COLUMNS)]
+    for report in history:
+        values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {})}
+        lines.append(",".join("" if values.get(c) is None else str(values[c]) for c in METRIC_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
 def write_result(result: RunResult, out_dir: Path | str) -> Path:
-    """Write result.json, labels.npy and coef.npy into ``out_dir`` (created if needed)."""
+    """Write result.json, metrics.csv and the arrays (labels, C, affinity, embedding) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "labels.npy", lambda p: _save_array(p, result.labels))
     _atomic_write(out / "coef.npy", lambda p: _save_array(p, result.coef.astype(np.float32)))
+    _atomic_write(out / "affinity.npy", lambda p: _save_array(p, result.affinity.astype(np.float32)))
+    _atomic_write(out / "embedding.npy", lambda p: _save_array(p, result.embedding.astype(np.float32)))
+    if result.truth is not None:
+        _atomic_write(out / "truth.npy", lambda p: _save_array(p, result.truth))
+    atomic_write_text(out / "metrics.csv", metrics_csv(result.history))
     text = json.dumps(result.summary, indent=2, default=_json_default)
     atomic_write_text(out / "result.json", text + "\n")
+    (out / CHECKPOINT).unlink(missing_ok=True)  # the run is complete: the (large) checkpoint has served
     return out
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .checkpoint import Checkpoint, TrainingInterrupted
 from .errors import DataError
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
 from .losses import default_alpha, drh_loss, sch_loss, sem_loss
@@ -34,6 +35,10 @@ class TrainingConfig:
     pretrain_tol: float = 0.0
     pretrain_patience: int = 20
     seed: int = 0
+    # Score the current C every this many Stage II epochs (0: never); needs an ``evaluate`` callback.
+    eval_every: int = 0
+    # Save a checkpoint every this many epochs of either stage (0: only on interruption).
+    checkpoint_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class EpochReport:
     epoch: int  # 1-based
     total: int
     losses: dict[str, float]
+    scores: dict[str, float] | None = None  # e.g. ACC/NMI of the current C, at evaluation epochs
 
 
 @dataclass
@@ -55,12 +61,14 @@ class TrainingResult:
 
 
 EpochCallback = Callable[[EpochReport], None]
+Evaluator = Callable[[np.ndarray], dict[str, float]]
 
 
 def _check_finite(losses: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
     for term, value in losses.items():
         if not torch.isfinite(value):
-            raise DataError(f"loss term {term} became {value.item()} in {stage} epoch {epoch}; try a lower --lr")
+            raise DataError(f"loss term {term} became {value.item()} in {stage} epoch {epoch} (the last checkpoint, "
+                            "if any, is kept); try a lower --lr")
 
 
 def _adam(network: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -81,6 +89,11 @@ class Trainer:
         regularizer: SelfExpressionRegularizer,
         device: torch.device | str = "cpu",
         on_epoch: EpochCallback | None = None,
+        evaluate: Evaluator | None = None,
+        checkpointer: Callable[[Checkpoint], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        fingerprint: str = "",
+        settings: dict | None = None,
     ):
         self.config = config
         self.encoder_plugin = encoder
@@ -89,8 +102,14 @@ class Trainer:
         self.regularizer = regularizer
         self.device = torch.device(device)
         self.on_epoch = on_epoch or (lambda report: None)
+        self.evaluate = evaluate
+        self.checkpointer = checkpointer
+        self.should_stop = should_stop or (lambda: False)
+        self.fingerprint = fingerprint
+        self.settings = settings or {}
 
-    def fit(self, images: torch.Tensor, n_clusters: int) -> TrainingResult:
+    def fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None = None) -> TrainingResult:
+        """Stage I then Stage II; ``resume`` continues from a checkpoint as if never interrupted."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast convolution kernels
@@ -100,16 +119,23 @@ class Trainer:
         network.to(self.device, memory_format=torch.channels_last)
         result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
         result.alpha = cfg.alpha if cfg.alpha is not None else default_alpha(n_clusters)
+        if resume is not None:
+            result.history = [EpochReport(**report) for report in resume.history]
+            result.timings = dict(resume.timings)
 
-        start = time.perf_counter()
-        result.pretrain_epochs_run = self._pretrain(network, x, result.history)
-        result.timings["pretrain_s"] = time.perf_counter() - start
+        if resume is None or resume.stage == "pretrain":
+            start = time.perf_counter()
+            result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
+            result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
+            resume = None
+        else:
+            result.pretrain_epochs_run = resume.pretrain_epochs_run
 
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         network.attach_self_expression(x.shape[0], cfg.coef_init_std, generator)
-        self._finetune(network, x, result.alpha, result.history)
-        result.timings["finetune_s"] = time.perf_counter() - start
+        self._finetune(network, x, result, resume)
+        result.timings["finetune_s"] = result.timings.get("finetune_s", 0.0) + time.perf_counter() - start
 
         with torch.no_grad():
             assert network.self_expression is not None
@@ -117,12 +143,42 @@ class Trainer:
             result.embedding = network.encoder(x).cpu().numpy()
         return result
 
+    def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:
+        """Load a checkpoint's weights, optimiser and RNG state; return the first epoch still to run."""
+        if resume is None:
+            return 1
+        network.load_state_dict(resume.network)
+        optimizer.load_state_dict(resume.optimizer)
+        torch.set_rng_state(resume.rng)
+        if resume.cuda_rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume.cuda_rng)
+        return resume.epoch + 1
+
+    def _after_epoch(self, stage: str, epoch: int, network, optimizer, result: TrainingResult,
+                     recon: list[float]) -> None:
+        """Checkpoint every ``checkpoint_every`` epochs, and on a stop request (then stop)."""
+        every, stop = self.config.checkpoint_every, self.should_stop()
+        if self.checkpointer is None or not (stop or (every and epoch % every == 0)):
+            if stop:
+                raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; nothing saved (no --out)")
+            return
+        self.checkpointer(Checkpoint(
+            stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
+            [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
+            dict(result.timings), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            self.settings,
+        ))
+        if stop:
+            raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
+
     # ------------------------------------------------------------------ Stage I
-    def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, history: list[EpochReport]) -> int:
+    def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
+                  resume: Checkpoint | None) -> int:
         cfg = self.config
         optimizer = _adam(network, cfg.lr)
-        recon_history: list[float] = []
-        for epoch in range(1, cfg.pretrain_epochs + 1):
+        first = self._restore(network, optimizer, resume)
+        recon_history: list[float] = list(resume.recon_history) if resume else []
+        for epoch in range(first, cfg.pretrain_epochs + 1):
             x_aug = self.augment(x)
             z, z_aug = self._encode_views(network, x, x_aug)
             y, y_aug = self._decode_views(network, z, z_aug)
@@ -132,10 +188,12 @@ class Trainer:
             }
             total = terms["drh"] + cfg.beta * terms["sch"]
             self._step(optimizer, total, terms, "pretrain", epoch)
-            history.append(self._report("pretrain", epoch, cfg.pretrain_epochs, terms, total))
+            result.history.append(self._report("pretrain", epoch, cfg.pretrain_epochs, terms, total))
             recon_history.append(terms["drh"].item())
             if self._plateaued(recon_history):
                 return epoch
+            result.pretrain_epochs_run = epoch
+            self._after_epoch("pretrain", epoch, network, optimizer, result, recon_history)
         return cfg.pretrain_epochs
 
     def _plateaued(self, recon: list[float]) -> bool:
@@ -146,12 +204,14 @@ class Trainer:
         return (before - recon[-1]) <= cfg.pretrain_tol * abs(before)
 
     # ------------------------------------------------------------------ Stage II
-    def _finetune(self, network: DSCSCNetwork, x: torch.Tensor, alpha: float, history: list[EpochReport]) -> None:
+    def _finetune(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
+                  resume: Checkpoint | None) -> None:
         cfg = self.config
         sem = network.self_expression
         assert sem is not None
         optimizer = _adam(network, cfg.lr)
-        for epoch in range(1, cfg.epochs + 1):
+        first = self._restore(network, optimizer, resume)
+        for epoch in range(first, cfg.epochs + 1):
             x_aug = self.augment(x)
             z, z_aug = self._encode_views(network, x, x_aug)
             coef = sem.coefficients()
@@ -162,11 +222,12 @@ class Trainer:
             terms = {
                 "drh": drh_loss(x, y, x_aug, y_aug),
                 "sch": sch_loss(network.head(z), network.head(z_aug), negatives, cfg.temperature),
-                "sem": sem_loss(z, z_expressed, self.regularizer(coef), alpha),
+                "sem": sem_loss(z, z_expressed, self.regularizer(coef), result.alpha),
             }
             total = terms["drh"] + cfg.beta * terms["sch"] + cfg.gamma * terms["sem"]
             self._step(optimizer, total, terms, "finetune", epoch)
-            history.append(self._report("finetune", epoch, cfg.epochs, terms, total))
+            result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
+            self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
     # ------------------------------------------------------------------ shared steps
     @staticmethod
@@ -187,9 +248,17 @@ class Trainer:
         total.backward()
         optimizer.step()
 
-    def _report(self, stage: str, epoch: int, total_epochs: int, terms: dict[str, torch.Tensor], total) -> EpochReport:
+    def _scores(self, sem, epoch: int) -> dict[str, float] | None:
+        every = self.config.eval_every
+        if self.evaluate is None or every <= 0 or (epoch % every and epoch != self.config.epochs):
+            return None
+        with torch.no_grad():
+            return self.evaluate(sem.coefficients().cpu().numpy().astype(np.float64))
+
+    def _report(self, stage: str, epoch: int, total_epochs: int, terms: dict[str, torch.Tensor], total,
+                scores: dict[str, float] | None = None) -> EpochReport:
         losses = {name: float(value.detach()) for name, value in terms.items()}
         losses["total"] = float(total.detach())
-        report = EpochReport(stage, epoch, total_epochs, losses)
+        report = EpochReport(stage, epoch, total_epochs, losses, scores)
         self.on_epoch(report)
         return report

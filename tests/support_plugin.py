@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dscsc_core import Dataset, DatasetSource, Param, hookimpl
+from dscsc_core import Dataset, DatasetSource, Param, SelfExpressionRegularizer, hookimpl
 
 
 class NanImages(DatasetSource):
@@ -46,3 +46,21 @@ def dscsc_register_datasets(register):
 @hookimpl
 def dscsc_register_presets(register):
     register(Path(__file__).parent / "support_presets" / "tiny-synthetic.toml")
+
+
+class NanAfter(SelfExpressionRegularizer):
+    """Returns NaN from its ``after``-th call on: a loss that blows up mid-training."""
+
+    name = "nan-after"
+    summary = "L2 penalty that turns NaN after a number of calls"
+    params = (Param("after", int, 3, "calls before the penalty becomes NaN", min=0),)
+
+    def penalty(self, coef):
+        self.calls = getattr(self, "calls", 0) + 1
+        value = coef.pow(2).sum()
+        return value * float("nan") if self.calls > self.after else value
+
+
+@hookimpl
+def dscsc_register_regularizers(register):
+    register(NanAfter)

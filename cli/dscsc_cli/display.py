@@ -29,6 +29,8 @@ class StageProgress:
         return self
 
     def __exit__(self, *exc) -> None:
+        if exc[0] is not None:  # a failed run ends with its one error line, not with stale bars
+            self.progress.live.transient = True
         self.progress.__exit__(*exc)
 
     def update(self, report) -> None:
@@ -114,3 +116,19 @@ def _allowed(param: dict) -> str:
     low = "" if param["min"] is None else f">= {param['min']}"
     high = "" if param["max"] is None else f"<= {param['max']}"
     return " and ".join(part for part in (low, high) if part) or "any"
+
+
+def compare_table(rows: list[dict]) -> None:
+    table = Table(title="dscsc compare")
+    columns = ("run", "dataset", "encoder", "augment", "miner", "clusterer", "seed", "acc", "nmi", "ari", "seconds")
+    for column in columns:
+        table.add_column(column.upper() if column in ("acc", "nmi", "ari") else column)
+    for row in rows:
+        table.add_row(Path(row["run"]).name, *(_cell(row[c]) for c in columns[1:]))
+    stdout.print(table)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

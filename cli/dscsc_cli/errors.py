@@ -18,7 +18,7 @@ def report_errors():
         yield
     except DscscError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(USAGE_EXIT) from None
+        raise typer.Exit(getattr(error, "exit_code", USAGE_EXIT)) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(INTERRUPT_EXIT) from None

@@ -5,8 +5,11 @@ Heavy imports (torch, plugins) happen inside commands so that ``dscsc --help`` s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,8 @@ def run(
     plugin: list[str] = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for result.json, labels.npy and coef.npy."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Render PNG figures and report.md in --out."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue the interrupted run in this --out folder."),
 ) -> None:
     """Train DSCSC on a dataset and cluster it: Stage I (no SEM), Stage II (with SEM), then the clusterer."""
     # Numbers arrive as text and are parsed by the core's declared settings, so a bad value gets
@@ -88,10 +93,19 @@ def run(
         file_layer = read_toml(config) if config else {}
         registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugin])
         layers = [registry.preset(preset).read()] if preset else []
-        _run_and_report(registry, [*layers, file_layer, flags], out, json_output)
+        checkpoint = None
+        if resume is not None:
+            from dscsc_core.checkpoint import Checkpoint
+            from dscsc_core.runner import CHECKPOINT
+
+            checkpoint = Checkpoint.load(resume / CHECKPOINT)
+            layers = [checkpoint.settings, *layers]
+            out = out or resume
+        _run_and_report(registry, [*layers, file_layer, flags], out, json_output, figures, checkpoint)
 
 
-def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool) -> None:
+def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
+                    figures: bool = True, checkpoint=None) -> None:
     from dscsc_core.runner import check_output_dir, execute, prepare, resolve_config, write_result
 
     from .display import StageProgress, result_table
@@ -99,10 +113,15 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
     prepared = prepare(resolve_config(registry, *layers), registry)
     if out is not None:
         check_output_dir(out)
-    with StageProgress() as progress:
-        result = execute(prepared, on_epoch=progress.update)
+    with StageProgress() as progress, _stop_requests() as stop_requested:
+        result = execute(prepared, on_epoch=progress.update, checkpoint_dir=out, resume=checkpoint,
+                         should_stop=stop_requested.is_set)
     if out is not None:
         write_result(result, out)
+        if figures:
+            from dscsc_core.report import write_report
+
+            write_report(out, prepared.data.images)
     if json_output:
         typer.echo(json.dumps(result.summary, default=str))
     else:
@@ -198,6 +217,20 @@ def bench(
 
 
 _PLUGIN_FILES = typer.Option([], "--plugin", help="Also load this .py file or module (repeatable).")
+
+
+@contextlib.contextmanager
+def _stop_requests():
+    """Ctrl-C and SIGTERM ask training to stop after the current epoch, saving a checkpoint first."""
+    requested = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: requested.set())
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @plugins_app.command("list")
@@ -300,6 +333,49 @@ def _progress(record, reused) -> None:
     verb = "reused" if reused else "ran"
     scores = ", ".join(f"{c} acc {s['acc']:.4f}" for c, s in record.scores.items())
     typer.echo(f"{verb} {record.case} seed {record.seed}: {scores} ({record.train_s:.0f} s)", err=True)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A folder written by dscsc run --out.")) -> None:
+    """(Re)render a run's figures and its one-page report.md from the files it wrote."""
+    with report_errors():
+        from dscsc_core.report import RunFiles, write_report
+
+        run = RunFiles.read(run_dir)
+        path = write_report(run_dir, _reload_images(run.summary))
+        typer.echo(f"wrote {path} and {run_dir / 'figures'}")
+
+
+def _reload_images(summary: dict[str, Any]):
+    """The run's images for the gallery, or None when its dataset cannot be loaded here any more."""
+    from dscsc_core.config import RunConfig
+    from dscsc_core.errors import DscscError
+    from dscsc_core.runner import prepare
+
+    try:
+        config = RunConfig.from_layers({k: v for k, v in summary["config"].items() if k != "params"},
+                                       {"params": summary["config"].get("params", {})})
+        return prepare(config, _load_registry()).data.images
+    except DscscError:
+        return None
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Folders written by dscsc run --out."),
+    json_output: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """A table of several runs: plugins, seed, ACC/NMI/ARI and time."""
+    with report_errors():
+        from dscsc_core.report import compare_rows
+
+        from .display import compare_table
+
+        rows = compare_rows(run_dirs)
+        if json_output:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            compare_table(rows)
 
 
 @app.command("presets")

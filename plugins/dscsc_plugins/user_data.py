@@ -160,7 +160,8 @@ class MatFileSource(_UserFileSource):
 
         try:
             content = loadmat(path)
-        except (MatReadError, OSError, ValueError, TypeError, NotImplementedError) as exc:
+        except (MatReadError, OSError, ValueError, TypeError, NotImplementedError, IndexError, EOFError) as exc:
+            # scipy reports damaged files in several ways (a truncated header is an IndexError)
             # v7.3 files are HDF5, which loadmat refuses with NotImplementedError.
             raise DataError(
                 f"dataset 'mat': cannot read {path} as a MATLAB v4-v7.2 file (save v7.3 data with -v7): "

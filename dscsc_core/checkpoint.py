@@ -1,0 +1,90 @@
+"""Training checkpoints: everything needed to continue a run bit for bit, written atomically.
+
+A checkpoint holds the network (and C), the optimiser state, the random-number state, the loss
+history and the configuration fingerprint; resuming restores all of it, so an interrupted run ends
+exactly where an uninterrupted one with the same seed would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import DscscError
+
+FORMAT = 1
+
+
+class CheckpointError(DscscError):
+    """A checkpoint that is missing, damaged, or made by a different run configuration."""
+
+
+class TrainingInterrupted(DscscError):
+    """Training stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint."""
+
+    exit_code = 130
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """Identity of everything that shapes training (not the device, which may change on resume)."""
+    stable = {k: v for k, v in settings.items() if k not in ("device", "data_root", "eval_every", "checkpoint_every")}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+@dataclass
+class Checkpoint:
+    stage: str  # "pretrain" or "finetune": the stage whose ``epoch`` was the last one completed
+    epoch: int
+    fingerprint: str
+    network: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    rng: torch.Tensor
+    history: list[dict[str, Any]] = field(default_factory=list)
+    recon_history: list[float] = field(default_factory=list)
+    pretrain_epochs_run: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    cuda_rng: list[torch.Tensor] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration, for --resume
+
+    def save(self, path: Path | str) -> None:
+        """Temporary file, fsync, rename: a killed process never leaves a truncated checkpoint."""
+        path = Path(path)
+        buffer = io.BytesIO()
+        torch.save({"format": FORMAT, **self.__dict__}, buffer)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(buffer.getvalue())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path | str, expected_fingerprint: str | None = None) -> Checkpoint:
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}; a run writes one every --checkpoint-every epochs")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+            data.pop("format")
+            checkpoint = cls(**data)
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise CheckpointError(f"checkpoint {path} is damaged or not a dscsc checkpoint ({type(exc).__name__})") \
+                from None
+        if expected_fingerprint is not None and checkpoint.fingerprint != expected_fingerprint:
+            raise CheckpointError(
+                f"checkpoint {path} was made by a different run configuration; resume with the settings it was "
+                "saved with (dscsc run --resume DIR, no other settings)"
+            )
+        return checkpoint

@@ -1,0 +1,135 @@
+"""Checkpoints and resume: an interrupted run ends exactly like an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+
+from dscsc_core.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
+from dscsc_core.runner import CHECKPOINT, execute, prepare, resolve_config
+
+SETTINGS = {"dataset": "synthetic", "pretrain_epochs": 6, "epochs": 8, "seed": 3, "checkpoint_every": 2,
+            "params": {"subspaces": 3, "per_subspace": 12}}
+
+
+def stop_after(calls: int):
+    """A should_stop that asks to stop at the ``calls``-th epoch end."""
+    count = {"n": 0}
+
+    def should_stop():
+        count["n"] += 1
+        return count["n"] == calls
+
+    return should_stop
+
+
+@pytest.mark.parametrize("stop_at", [3, 9])  # in Stage I (epoch 3) and in Stage II (epoch 3 of 8)
+def test_resume_matches_an_uninterrupted_run(registry, tmp_path, stop_at):
+    full = execute(prepare(resolve_config(registry, SETTINGS), registry))
+    with pytest.raises(TrainingInterrupted, match="checkpoint saved; continue with: dscsc run --resume"):
+        execute(prepare(resolve_config(registry, SETTINGS), registry), checkpoint_dir=tmp_path,
+                should_stop=stop_after(stop_at))
+    state = Checkpoint.load(tmp_path / CHECKPOINT)
+    assert (state.stage, state.epoch) == (("pretrain", 3) if stop_at == 3 else ("finetune", 3))
+    resumed = execute(prepare(resolve_config(registry, state.settings), registry), checkpoint_dir=tmp_path,
+                      resume=state)
+    assert np.array_equal(full.coef, resumed.coef)
+    assert np.array_equal(full.labels, resumed.labels)
+    assert full.metrics == resumed.metrics
+    assert [r.losses for r in full.history] == [r.losses for r in resumed.history]
+
+
+def test_killed_process_resumes_to_the_same_result(tmp_path):
+    args = ["--dataset", "synthetic", "--pretrain-epochs", "30", "--epochs", "30", "--checkpoint-every", "2",
+            "--seed", "1", "--no-figures", "--json"]
+    code = "import sys; from dscsc_cli.main import main; sys.argv = ['dscsc', *sys.argv[1:]]; main()"
+    full, interrupted = tmp_path / "full", tmp_path / "interrupted"
+    subprocess.run([sys.executable, "-c", code, "run", *args, "--out", str(full)], check=True, capture_output=True)
+    process = subprocess.Popen([sys.executable, "-c", code, "run", *args, "--out", str(interrupted)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (interrupted / CHECKPOINT).exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "continue with: dscsc run --resume" in stderr
+    assert not (interrupted / "result.json").exists()
+    resumed = subprocess.run([sys.executable, "-c", code, "run", "--resume", str(interrupted), "--no-figures"],
+                             capture_output=True, text=True, env={**os.environ})
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert np.array_equal(np.load(full / "coef.npy"), np.load(interrupted / "coef.npy"))
+    assert np.array_equal(np.load(full / "labels.npy"), np.load(interrupted / "labels.npy"))
+    first, second = (json.loads((d / "result.json").read_text())["metrics"] for d in (full, interrupted))
+    assert first == second
+    assert not (interrupted / CHECKPOINT).exists(), "a finished run drops its checkpoint"
+
+
+def test_damaged_checkpoint_is_one_line(tmp_path):
+    (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
+    assert_one_line_error(invoke("run", "--resume", str(tmp_path)), "damaged or not a dscsc checkpoint")
+
+
+def test_missing_checkpoint_is_one_line(tmp_path):
+    assert_one_line_error(invoke("run", "--resume", str(tmp_path)), "no checkpoint at")
+
+
+def test_checkpoint_of_another_configuration_is_refused(registry, tmp_path):
+    with pytest.raises(TrainingInterrupted):
+        execute(prepare(resolve_config(registry, SETTINGS), registry), checkpoint_dir=tmp_path,
+                should_stop=stop_after(2))
+    assert_one_line_error(invoke("run", "--resume", str(tmp_path), "--epochs", "50"),
+                          "different run configuration")
+    state = Checkpoint.load(tmp_path / CHECKPOINT)
+    with pytest.raises(CheckpointError):
+        execute(prepare(resolve_config(registry, {**SETTINGS, "seed": 4}), registry), resume=state)
+
+
+def test_truncated_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
+    """Checkpoints go through a temporary file and a rename: a crash mid-write keeps the old file."""
+    good = Checkpoint("pretrain", 1, "abc", {}, {}, __import__("torch").get_rng_state())
+    good.save(tmp_path / CHECKPOINT)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        Checkpoint("pretrain", 2, "abc", {}, {}, good.rng).save(tmp_path / CHECKPOINT)
+    assert Checkpoint.load(tmp_path / CHECKPOINT).epoch == 1
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT]
+
+
+def test_too_large_for_memory_is_refused_before_training(tmp_path, monkeypatch):
+    import dscsc_core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)  # pretend 1 MiB is free (200 samples need ~2.4 MiB)
+    out = tmp_path / "never"
+    result = invoke("run", "--dataset", "synthetic", "--epochs", "1", "--out", str(out))
+    assert_one_line_error(result, "200 samples need about", "GiB free", "use at most about")
+    assert not out.exists()
+
+
+def test_memory_estimate_grows_with_n_squared():
+    from dscsc_core.memory import estimated_bytes
+
+    assert estimated_bytes(2000) == 4 * estimated_bytes(1000)
+    assert 1 * 2**30 < estimated_bytes(5000) < 4 * 2**30  # a 5000-sample run needs a few GiB, not MB or TB
+
+
+def test_nan_loss_stops_with_term_and_epoch_and_keeps_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", "synthetic", "--pretrain-epochs", "2", "--epochs", "6", "--regularizer",
+                    "nan-after", "--after", "3", "--checkpoint-every", "1", "--out", str(out))
+    assert_one_line_error(result, "loss term sem became nan in finetune epoch 4", "last checkpoint")
+    state = Checkpoint.load(out / CHECKPOINT)
+    assert (state.stage, state.epoch) == ("finetune", 3)  # the last good epoch
+    assert not (out / "result.json").exists()
