@@ -123,6 +123,8 @@ class RunConfig:
                 elif key in METADATA_TABLES:
                     continue
                 elif key in _RUN_PARAM_BY_NAME:
+                    if key in SELECTIONS and key in values and values[key] != value:
+                        _drop_params_of(params, key)
                     values[key] = value
                 else:
                     raise ConfigError(
@@ -130,6 +132,14 @@ class RunConfig:
                     )
         parsed = {name: _RUN_PARAM_BY_NAME[name].parse(value) for name, value in values.items()}
         return cls(**parsed, params=params)
+
+
+def _drop_params_of(params: dict[str, Any], option: str) -> None:
+    """A later layer picked another plugin for ``option``: parameters written for the earlier one
+    (``augment.degrees`` of a preset whose augmentation a flag now replaces) no longer apply."""
+    prefixes = {f"{option}.", f"{SELECTIONS[option]}."}
+    for key in [k for k in params if any(k.startswith(p) for p in prefixes)]:
+        del params[key]
 
 
 def flatten_params(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

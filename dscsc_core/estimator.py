@@ -74,7 +74,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
     def _run_config(self) -> RunConfig:
         settings = {name: getattr(self, name) for name in (
             "encoder", "augment", "miner", "regularizer", "clusterer", "pretrain_epochs", "epochs", "lr", "alpha",
-            "beta", "gamma", "temperature", "head_dim", "input_scale", "n_clusters", "device")}
+            "beta", "gamma", "temperature", "head_dim", "input_scale", "device")}
         settings["seed"] = 0 if self.random_state is None else self.random_state
         return RunConfig.from_layers(settings, {"params": dict(self.plugin_params or {})})
 
@@ -101,15 +101,17 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
             X = X.reshape(X.shape[0], -1)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         config = self._run_config()
-        if config.n_clusters > X.shape[0]:
-            raise ValueError(f"n_clusters={config.n_clusters} is more than the {X.shape[0]} samples")
+        # sklearn's contract allows any 1 <= n_clusters <= n_samples (one cluster is a valid, trivial answer).
+        n_clusters = int(self.n_clusters)
+        if not 1 <= n_clusters <= X.shape[0]:
+            raise ValueError(f"n_clusters={self.n_clusters} must be between 1 and the {X.shape[0]} samples")
         registry = load_registry()
         _, parts = build_components(config, registry)
         images = self._images(X, shape) * config.input_scale
         trainer = Trainer(config.training(), parts["encoder"], parts["augment"], parts["miner"],
                           parts["regularizer"], device=resolve_device(config.device))
-        trained = trainer.fit(images, config.n_clusters)
-        clustering = parts["clusterer"].fit_predict(trained.coef, config.n_clusters, seed=config.seed)
+        trained = trainer.fit(images, n_clusters)
+        clustering = parts["clusterer"].fit_predict(trained.coef, n_clusters, seed=config.seed)
         self.coef_ = trained.coef
         self.embedding_ = trained.embedding
         self.affinity_matrix_ = clustering.affinity

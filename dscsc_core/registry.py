@@ -186,48 +186,37 @@ class PluginLoader:
         return self.registry
 
     def _call_preset_impl(self, impl: pluggy.HookImpl) -> None:
-        provider = impl.plugin_name
-        found: list[PresetInfo] = []
-
-        def register(path: Path | str) -> None:
+        def preset(path: Path | str, provider: str) -> PresetInfo:
             path = Path(path)
             if not path.is_file():
                 raise PluginError(f"preset file {path} does not exist")
-            found.append(PresetInfo(path.stem, path, provider))
+            return PresetInfo(path.stem, path, provider)
 
-        try:
-            impl.function(register=register)
-        except Exception as exc:
-            self._fail(f"plugin '{provider}' failed to register its presets: {type(exc).__name__}: {exc}")
-            return
-        for info in found:
-            clash = self.registry.presets.get(info.name)
-            if clash is not None:
-                raise PluginError(
-                    f"preset '{info.name}' is registered twice: by plugin '{clash.provider}' and by '{provider}'"
-                )
-            self.registry.presets[info.name] = info
+        self._call_hook(impl, "presets", preset, self.registry.presets, lambda info: info.name)
 
     def _call_impl(self, kind: str, impl: pluggy.HookImpl) -> None:
+        distribution, version = self.provenance.get(impl.plugin_name, ("local", ""))
+
+        def component(factory: type, provider: str) -> ComponentInfo:
+            return self._validated(kind, factory, provider, distribution, version)
+
+        self._call_hook(impl, f"{kind}s", component, self.registry.components, lambda info: (kind, info.name))
+
+    def _call_hook(self, impl: pluggy.HookImpl, what: str, make_info, table: dict, key) -> None:
+        """Call one plugin's register hook; a failing hook is skipped, a name clash is an error."""
         provider = impl.plugin_name
-        distribution, version = self.provenance.get(provider, ("local", ""))
-        found: list[ComponentInfo] = []
-
-        def register(factory: type) -> None:
-            found.append(self._validated(kind, factory, provider, distribution, version))
-
+        found: list = []
         try:
-            impl.function(register=register)
+            impl.function(register=lambda item: found.append(make_info(item, provider)))
         except Exception as exc:
-            self._fail(f"plugin '{provider}' failed to register its {kind}s: {type(exc).__name__}: {exc}")
+            self._fail(f"plugin '{provider}' failed to register its {what}: {type(exc).__name__}: {exc}")
             return
         for info in found:
-            clash = self.registry.components.get((kind, info.name))
+            clash = table.get(key(info))
             if clash is not None:
-                raise PluginError(
-                    f"{kind} '{info.name}' is registered twice: by plugin '{clash.provider}' and by '{provider}'"
-                )
-            self.registry.components[(kind, info.name)] = info
+                label = f"{getattr(info, 'kind', 'preset')} '{info.name}'"
+                raise PluginError(f"{label} is registered twice: by plugin '{clash.provider}' and by '{provider}'")
+            table[key(info)] = info
 
     @staticmethod
     def _validated(kind: str, factory: type, provider: str, distribution: str, version: str) -> ComponentInfo:

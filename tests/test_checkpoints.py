@@ -48,8 +48,8 @@ def test_resume_matches_an_uninterrupted_run(registry, tmp_path, stop_at):
 
 
 def test_killed_process_resumes_to_the_same_result(tmp_path):
-    args = ["--dataset", "synthetic", "--pretrain-epochs", "30", "--epochs", "30", "--checkpoint-every", "2",
-            "--seed", "1", "--no-figures", "--json"]
+    args = ["--dataset", "synthetic", "--subspaces", "3", "--per-subspace", "15", "--pretrain-epochs", "40",
+            "--epochs", "40", "--checkpoint-every", "2", "--seed", "1", "--no-figures", "--json"]
     code = "import sys; from dscsc_cli.main import main; sys.argv = ['dscsc', *sys.argv[1:]]; main()"
     full, interrupted = tmp_path / "full", tmp_path / "interrupted"
     subprocess.run([sys.executable, "-c", code, "run", *args, "--out", str(full)], check=True, capture_output=True)
@@ -111,7 +111,7 @@ def test_truncated_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
 def test_too_large_for_memory_is_refused_before_training(tmp_path, monkeypatch):
     import dscsc_core.memory as memory
 
-    monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)  # pretend 1 MiB is free (200 samples need ~2.4 MiB)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)  # 1 MiB; 200 samples need ~2.4 MiB
     out = tmp_path / "never"
     result = invoke("run", "--dataset", "synthetic", "--epochs", "1", "--out", str(out))
     assert_one_line_error(result, "200 samples need about", "GiB free", "use at most about")

@@ -59,11 +59,12 @@ def test_plugins_list_table():
 
 def test_run_writes_results(tmp_path):
     out = tmp_path / "run"
-    result = invoke(*FAST, "--k", "3", "--out", str(out), "--json")
+    result = invoke(*FAST, "--k", "3", "--out", str(out), "--json", "--no-figures")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert set(summary["metrics"]) == {"acc", "nmi", "ari"}
-    assert {p.name for p in out.iterdir()} == {"result.json", "labels.npy", "coef.npy"}
+    assert {p.name for p in out.iterdir()} == {"result.json", "labels.npy", "coef.npy", "affinity.npy",
+                                               "embedding.npy", "truth.npy", "metrics.csv"}
     stored = json.loads((out / "result.json").read_text())
     assert stored["components"]["miner"]["params"] == {"k": 3}
     assert stored["seed"] == 0 and stored["config"]["epochs"] == 2

@@ -64,3 +64,15 @@ def test_read_toml_normalises_dashes(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('pretrain-epochs = 3\n[params]\nk = 2\n')
     assert read_toml(path) == {"pretrain_epochs": 3, "params": {"k": 2}}
+
+
+def test_swapping_a_plugin_drops_the_earlier_plugins_qualified_parameters():
+    from dscsc_core.config import RunConfig
+
+    preset = {"augment": "geometric", "miner": "knn", "params": {"augment": {"degrees": 15}, "miner": {"k": 5}}}
+    swapped = RunConfig.from_layers(preset, {"augment": "none"})
+    assert swapped.params == {"miner.k": 5}
+    same = RunConfig.from_layers(preset, {"augment": "geometric"})
+    assert same.params == {"augment.degrees": 15, "miner.k": 5}
+    later = RunConfig.from_layers(preset, {"augment": "none"}, {"params": {"augment": {"p": 1}}})
+    assert later.params == {"miner.k": 5, "augment.p": 1}  # given after the swap: kept (and checked later)

@@ -28,6 +28,8 @@ def test_same_seed_same_result_on_cpu():
     first, second = _run(pretrain_epochs=3, epochs=3, seed=7), _run(pretrain_epochs=3, epochs=3, seed=7)
     np.testing.assert_array_equal(first.labels, second.labels)
     np.testing.assert_array_equal(first.coef, second.coef)
+    assert first.metrics == second.metrics
+    assert [r.losses for r in first.history] == [r.losses for r in second.history]
 
 
 def test_history_covers_both_stages_with_every_loss_term():

@@ -107,6 +107,34 @@ def test_broken_plugin_raises_when_strict():
         loader.collect()
 
 
+def test_presets_from_two_plugins_with_one_name_name_both_providers(tmp_path):
+    (tmp_path / "fast.toml").write_text("epochs = 1\n")
+
+    @hookimpl
+    def dscsc_register_presets(register):
+        register(tmp_path / "fast.toml")
+
+    loader = PluginLoader(strict=True)
+    loader.add_plugin(_module("first", dscsc_register_presets=dscsc_register_presets), "first")
+    loader.add_plugin(_module("second", dscsc_register_presets=dscsc_register_presets), "second")
+    with pytest.raises(PluginError, match="preset 'fast' is registered twice: by plugin 'first' and by 'second'"):
+        loader.collect()
+
+
+def test_missing_preset_file_is_a_plugin_warning(tmp_path):
+    @hookimpl
+    def dscsc_register_presets(register):
+        register(tmp_path / "nope.toml")
+
+    loader = PluginLoader(strict=False)
+    loader.add_plugin(_module("lost", dscsc_register_presets=dscsc_register_presets), "lost")
+    registry = loader.collect()
+    assert registry.presets == {}
+    missing = tmp_path / "nope.toml"
+    assert registry.warnings == [
+        f"plugin 'lost' failed to register its presets: PluginError: preset file {missing} does not exist"]
+
+
 def test_duplicate_names_name_both_providers():
     @hookimpl
     def dscsc_register_miners(register):

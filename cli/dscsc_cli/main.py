@@ -30,7 +30,8 @@ app.add_typer(plugins_app, name="plugins")
 
 _PLUGIN_OPTION_HELP = (
     "Plugin parameters go as plain flags: --k 15 reaches the selected plugin declaring k (or --miner.k 15). "
-    "Other core settings (--head-hidden, --coef-init-std, --pretrain-tol, --pretrain-patience) work the same way."
+    "Other core settings (--head-hidden, --coef-init-std, --pretrain-tol, --pretrain-patience, --eval-every, "
+    "--checkpoint-every) work the same way."
 )
 
 
@@ -73,7 +74,7 @@ def run(
         None, "--data-root", help="Folder of dataset files (default: $DSCSC_DATA, else ~/.local/share/dscsc)."
     ),
     plugin: list[str] = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable)."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for result.json, labels.npy and coef.npy."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for results, metrics.csv, figures, checkpoints."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Render PNG figures and report.md in --out."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the interrupted run in this --out folder."),
@@ -93,15 +94,19 @@ def run(
         file_layer = read_toml(config) if config else {}
         registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugin])
         layers = [registry.preset(preset).read()] if preset else []
-        checkpoint = None
-        if resume is not None:
-            from dscsc_core.checkpoint import Checkpoint
-            from dscsc_core.runner import CHECKPOINT
-
-            checkpoint = Checkpoint.load(resume / CHECKPOINT)
-            layers = [checkpoint.settings, *layers]
-            out = out or resume
+        checkpoint = _checkpoint(resume)
+        if checkpoint is not None:  # the interrupted run's own settings come first; flags may only repeat them
+            layers, out = [checkpoint.settings, *layers], out or resume
         _run_and_report(registry, [*layers, file_layer, flags], out, json_output, figures, checkpoint)
+
+
+def _checkpoint(run_dir: Path | None):
+    if run_dir is None:
+        return None
+    from dscsc_core.checkpoint import Checkpoint
+    from dscsc_core.runner import CHECKPOINT
+
+    return Checkpoint.load(run_dir / CHECKPOINT)
 
 
 def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
