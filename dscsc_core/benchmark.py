@@ -45,9 +45,15 @@ class BenchRecord:
     train_s: float
     scores: dict[str, dict[str, float]]  # clusterer -> {acc, nmi, ari, seconds}
     config: dict[str, Any] = field(default_factory=dict)
+    feature_scale: dict[str, float] = field(default_factory=dict)  # see TrainingResult.feature_scale
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def progress_line(self, reused: bool) -> str:
+        """One line for a progress log: what ran (or was reused), its ACC per clusterer and its time."""
+        scores = ", ".join(f"{name} acc {score['acc']:.4f}" for name, score in self.scores.items())
+        return f"{'reused' if reused else 'ran'} {self.case} seed {self.seed}: {scores} ({self.train_s:.0f} s)"
 
 
 def record_path(folder: Path, case: BenchCase, seed: int) -> Path:
@@ -82,7 +88,8 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
         labels = clusterer.fit_predict(result.coef, prepared.n_clusters, seed=seed).labels
         scores[name] = {**clustering_scores(prepared.data.labels, labels), "seconds": time.perf_counter() - start}
     config = result.summary["config"]
-    return BenchRecord(case.name, case.group, seed, case.fingerprint(), train_s, scores, config)
+    return BenchRecord(case.name, case.group, seed, case.fingerprint(), train_s, scores, config,
+                       result.summary["feature_scale"])
 
 
 def _clusterer_for(registry: Registry, prepared, name: str):

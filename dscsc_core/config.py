@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .losses import SEM_REDUCTIONS
 from .params import Param
 from .trainer import TrainingConfig
 
@@ -44,6 +45,9 @@ RUN_PARAMS: tuple[Param, ...] = (
     Param("alpha", float, None, "SEM trade-off alpha; default 10^(K/10-3)", min=0),
     _method("beta", float, "weight of the contrastive loss", min=0),
     _method("gamma", float, "weight of the self-expression loss", min=0),
+    Param("sem_reduction", str, _TRAINING_DEFAULTS.sem_reduction,
+          "self-expression loss as printed (sum over samples) or per sample (mean, the footing of DRH and SCH)",
+          choices=SEM_REDUCTIONS),
     _method("temperature", float, "temperature rho of the contrastive loss", min=1e-6),
     _method("head_dim", int, "output size of the contrastive head (paper: 64/128/256)", min=1),
     _method("head_hidden", int, "hidden width of the contrastive head", min=1),
@@ -87,6 +91,7 @@ class RunConfig:
     alpha: float | None = _default("alpha")
     beta: float = _default("beta")
     gamma: float = _default("gamma")
+    sem_reduction: str = _default("sem_reduction")
     temperature: float = _default("temperature")
     head_dim: int = _default("head_dim")
     head_hidden: int = _default("head_hidden")

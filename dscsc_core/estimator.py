@@ -45,6 +45,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
         alpha: float | None = None,
         beta: float = 10.0,
         gamma: float = 1.0,
+        sem_reduction: str = "sum",
         temperature: float = 0.1,
         head_dim: int = 64,
         input_scale: float = 1.0,
@@ -65,6 +66,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
         self.alpha = alpha
         self.beta = beta
         self.gamma = gamma
+        self.sem_reduction = sem_reduction
         self.temperature = temperature
         self.head_dim = head_dim
         self.input_scale = input_scale
@@ -74,7 +76,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
     def _run_config(self) -> RunConfig:
         settings = {name: getattr(self, name) for name in (
             "encoder", "augment", "miner", "regularizer", "clusterer", "pretrain_epochs", "epochs", "lr", "alpha",
-            "beta", "gamma", "temperature", "head_dim", "input_scale", "device")}
+            "beta", "gamma", "sem_reduction", "temperature", "head_dim", "input_scale", "device")}
         settings["seed"] = 0 if self.random_state is None else self.random_state
         return RunConfig.from_layers(settings, {"params": dict(self.plugin_params or {})})
 

@@ -60,9 +60,20 @@ def self_expression_residual(z: torch.Tensor, z_expressed: torch.Tensor) -> torc
     return (z - z_expressed).pow(2).sum()
 
 
-def sem_loss(z: torch.Tensor, z_expressed: torch.Tensor, penalty: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Self-expression loss, eq. 3: α/2 ‖Z − ZC‖²_F + R(C)."""
-    return 0.5 * alpha * self_expression_residual(z, z_expressed) + penalty
+SEM_REDUCTIONS = ("sum", "mean")
+
+
+def sem_loss(z: torch.Tensor, z_expressed: torch.Tensor, penalty: torch.Tensor, alpha: float,
+             reduction: str = "sum") -> torch.Tensor:
+    """Self-expression loss, eq. 3: α/2 ‖Z − ZC‖²_F + R(C).
+
+    ``sum`` is eq. 3 as printed. ``mean`` divides it by N, putting it on the per-sample footing of
+    L_DRH and L_SCH (both means over N), which is also DSC-Net's balance, where every term is a sum.
+    With ``sum`` the term is N times heavier per sample, and the encoder can lower it by shrinking
+    every feature, which the reconstruction term, a per-sample mean, barely resists.
+    """
+    loss = 0.5 * alpha * self_expression_residual(z, z_expressed) + penalty
+    return loss / z.shape[0] if reduction == "mean" else loss
 
 
 def default_alpha(n_clusters: int) -> float:

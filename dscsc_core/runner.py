@@ -218,6 +218,7 @@ def execute(
         "device": str(run.device),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "pretrain_epochs_run": trained.pretrain_epochs_run,
+        "feature_scale": trained.feature_scale,
         "final_losses": trained.history[-1].losses if trained.history else {},
         "metrics": metrics,
         "timings": timings,

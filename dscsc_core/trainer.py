@@ -26,6 +26,7 @@ class TrainingConfig:
     alpha: float | None = None  # None: 10^(K/10 - 3)
     beta: float = 10.0
     gamma: float = 1.0
+    sem_reduction: str = "sum"  # eq. 3 as printed; "mean" divides L_SEM by N (see losses.sem_loss)
     temperature: float = 0.1
     head_dim: int = 64
     head_hidden: int = 256
@@ -58,6 +59,10 @@ class TrainingResult:
     timings: dict[str, float] = field(default_factory=dict)
     alpha: float = 0.0
     pretrain_epochs_run: int = 0
+    # Mean squared norm of the encoder features at the end of Stage I and after Stage II: a
+    # label-free sign of Stage II shrinking (collapsing) the features. Stage I's is absent when a
+    # run resumed inside Stage II.
+    feature_scale: dict[str, float] = field(default_factory=dict)
 
 
 EpochCallback = Callable[[EpochReport], None]
@@ -75,6 +80,10 @@ def _adam(network: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     # The fused kernel updates the N x N coefficient matrix several times faster than the
     # per-tensor loop (measured 8 ms vs 62 ms per step for N = 1797 on 2 CPU cores).
     return torch.optim.Adam(network.parameters(), lr=lr, fused=True)
+
+
+def _mean_squared_norm(features: torch.Tensor) -> float:
+    return float(features.flatten(1).pow(2).sum(1).mean())
 
 
 class Trainer:
@@ -127,6 +136,8 @@ class Trainer:
             start = time.perf_counter()
             result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
             result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
+            with torch.no_grad():
+                result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
             resume = None
         else:
             result.pretrain_epochs_run = resume.pretrain_epochs_run
@@ -140,7 +151,9 @@ class Trainer:
         with torch.no_grad():
             assert network.self_expression is not None
             result.coef = network.self_expression.coefficients().cpu().numpy().astype(np.float64)
-            result.embedding = network.encoder(x).cpu().numpy()
+            features = network.encoder(x)
+            result.embedding = features.cpu().numpy()
+            result.feature_scale["final"] = _mean_squared_norm(features)
         return result
 
     def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:
@@ -222,7 +235,7 @@ class Trainer:
             terms = {
                 "drh": drh_loss(x, y, x_aug, y_aug),
                 "sch": sch_loss(network.head(z), network.head(z_aug), negatives, cfg.temperature),
-                "sem": sem_loss(z, z_expressed, self.regularizer(coef), result.alpha),
+                "sem": sem_loss(z, z_expressed, self.regularizer(coef), result.alpha, cfg.sem_reduction),
             }
             total = terms["drh"] + cfg.beta * terms["sch"] + cfg.gamma * terms["sem"]
             self._step(optimizer, total, terms, "finetune", epoch)

@@ -1,9 +1,15 @@
 """Label-free tuning: pick settings by the mean silhouette coefficient of the clustering they produce.
 
 Labels are never read here. As in the paper (after Abavisani et al.), each candidate is trained,
-clustered, and scored by the silhouette of its predicted clusters, measured in the encoder's
-feature space with the cosine distance (subspaces pass through the origin, so direction matters,
-not length). Candidates are the product of the value lists given per setting.
+clustered, and scored by the silhouette of its predicted clusters with the cosine distance
+(subspaces pass through the origin, so direction matters, not length). Candidates are the product
+of the value lists given per setting.
+
+Where the silhouette is measured matters. By default (``space="input"``) it is the input pixels,
+one fixed space for every candidate, so scores are comparable. In each candidate's own encoder
+space (``space="embedding"``) a candidate that collapses its features into a few tight directions
+scores well while clustering badly (measured on ORL: feature collapse in Stage II gave embedding
+silhouette 0.21 at 58 % ACC against 0.16 at 73 % without collapse; in pixel space 0.062 vs 0.096).
 """
 
 from __future__ import annotations
@@ -15,19 +21,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import silhouette_score
 
 from .errors import ConfigError
 from .registry import Registry
 from .runner import RunResult, execute, prepare, resolve_config
 
+SPACES = ("input", "embedding")
 
-def silhouette(result: RunResult) -> float:
-    """Mean silhouette of the predicted clusters on the encoder features (cosine); -1 if degenerate."""
+
+def silhouette(result: RunResult, images: torch.Tensor | None = None, space: str = "input") -> float:
+    """Mean cosine silhouette of the predicted clusters in ``space``; -1 if degenerate."""
+    if space not in SPACES:
+        raise ConfigError(f"silhouette space must be one of {', '.join(SPACES)}; got {space!r}")
+    if space == "input" and images is None:
+        raise ConfigError("the input-space silhouette needs the run's images")
     labels = np.asarray(result.labels)
     if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
         return -1.0
-    return float(silhouette_score(result.embedding, labels, metric="cosine"))
+    points = result.embedding if space == "embedding" else images.reshape(len(images), -1).cpu().numpy()
+    return float(silhouette_score(points, labels, metric="cosine"))
 
 
 @dataclass(frozen=True)
@@ -64,23 +78,27 @@ def tune(
     grid: Mapping[str, Sequence[Any]],
     seeds: Sequence[int],
     on_candidate: Callable[[Candidate], None] | None = None,
+    space: str = "input",
 ) -> list[Candidate]:
-    """Train every candidate on every seed; return them best first by mean silhouette."""
+    """Train every candidate on every seed; return them best first by mean silhouette in ``space``."""
+    if space not in SPACES:
+        raise ConfigError(f"silhouette space must be one of {', '.join(SPACES)}; got {space!r}")
     settings_list = candidates(grid)
     # Validate every candidate before the first (long) training starts.
     for settings in settings_list:
         prepare(resolve_config(registry, *base_layers, as_layer(settings)), registry)
     results = []
     for settings in settings_list:
-        scores = tuple(
-            silhouette(execute(prepare(resolve_config(registry, *base_layers, as_layer(settings), {"seed": s}),
-                                       registry)))
-            for s in seeds
-        )
+        scores = tuple(_score(registry, [*base_layers, as_layer(settings), {"seed": seed}], space) for seed in seeds)
         results.append(Candidate(settings, scores))
         if on_candidate is not None:
             on_candidate(results[-1])
     return sorted(results, key=lambda c: -c.mean)
+
+
+def _score(registry: Registry, layers: Sequence[dict[str, Any]], space: str) -> float:
+    prepared = prepare(resolve_config(registry, *layers), registry)
+    return silhouette(execute(prepared), prepared.data.images, space)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:

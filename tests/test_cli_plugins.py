@@ -86,3 +86,19 @@ def test_show_prints_parameters_and_provider():
 def test_show_unknown_kind_and_name():
     assert_one_line_error(invoke("plugins", "show", "mine", "knn"), "unknown plugin kind 'mine'", "miner")
     assert_one_line_error(invoke("plugins", "show", "miner", "knnn"), "unknown miner 'knnn'", "Did you mean 'knn'?")
+
+
+def test_tune_and_ablate_load_local_plugins_like_run(tmp_path):
+    """Every command builds its runs the same way: a config's plugins list and --plugin both count."""
+    write_plugin(tmp_path)
+    config = tmp_path / "base.toml"
+    config.write_text('plugins = ["every_other.py"]\ndataset = "synthetic"\npretrain_epochs = 1\nepochs = 1\n')
+    tuned = invoke("tune", "--config", str(config), "--grid", "miner=every-other,knn")
+    assert tuned.exit_code == 0, tuned.output
+    assert "miner=every-other" in tuned.stdout
+    plain = tmp_path / "plain.toml"
+    plain.write_text('dataset = "synthetic"\npretrain_epochs = 1\nepochs = 1\n')
+    ablated = invoke("ablate", "--config", str(plain), "--plugin", str(tmp_path / "every_other.py"),
+                     "--grid", "miner=every-other", "--seeds", "1", "--out", str(tmp_path / "abl"))
+    assert ablated.exit_code == 0, ablated.output
+    assert "ran miner=every-other seed 0" in ablated.stderr

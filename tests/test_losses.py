@@ -248,6 +248,12 @@ def test_sem_loss_eq3_with_l1_penalty_and_weight():
     assert got == pytest.approx(1.0 * 9.8125 + 0.5 * 4.75, rel=1e-12)
 
 
+def test_sem_loss_mean_reduction_is_the_sum_per_sample():
+    z, c = t(Z), t(C)  # N = 3 samples
+    got = sem_loss(z, c.T @ z, FrobeniusRegularizer()(c), 2.0, reduction="mean").item()
+    assert got == pytest.approx((1.0 * 9.8125 + 6.3125) / 3, rel=1e-12)
+
+
 def test_sem_loss_gradient_matches_analytic_form():
     # d/dC [α/2 ‖Z - ZC‖² + ‖C‖²] = -α Zᵀ(Z - ZC) + 2C, with Z the d x N matrix.
     z = t(Z)

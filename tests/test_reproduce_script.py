@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fake_record(folder: Path, case, seed: int, acc: float) -> None:
+def fake_record(folder: Path, case, seed: int, acc: float, feature_scale: dict | None = None) -> None:
     scores = {name: {"acc": acc, "nmi": acc, "ari": acc, "seconds": 1.0} for name in ("spectral", "dsc-post")}
     record = {"case": case.name, "group": "", "seed": seed, "fingerprint": case.fingerprint(), "train_s": 60.0,
-              "scores": scores, "config": {}}
+              "scores": scores, "config": {}, "feature_scale": feature_scale or {}}
     path = folder / case.name / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
@@ -31,6 +31,10 @@ def test_report_from_stored_runs(tmp_path):
     orl = suites["main"][0]
     for seed, acc in enumerate((0.8, 0.9)):
         fake_record(tmp_path, orl, seed, acc)
+    balanced = suites["balance"][0]
+    assert balanced.name == "orl sem=mean"
+    for seed in range(2):
+        fake_record(tmp_path, balanced, seed, 0.7, {"stage1_end": 8.0, "final": 2.0})
     output = tmp_path / "results.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets", "orl",
                     "--seeds", "2", "--runs", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
@@ -41,3 +45,5 @@ def test_report_from_stored_runs(tmp_path):
     assert "Machine:" in text and "Command:" in text
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()  # k = 10 of the sweep is the main ORL case
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text
+    assert "| orl | sum (preset) | 2 | 85.00 ± 7.07 |" in text  # records without a feature scale show "-"
+    assert "| orl | mean | 2 | 70.00 ± 0.00 | 70.00 ± 0.00 | 70.00 ± 0.00 | 0.250 |" in text

@@ -64,8 +64,8 @@ def plugins_table(rows: list[dict]) -> None:
     stdout.print(table)
 
 
-def tuning_table(ranked) -> None:
-    table = Table(title="dscsc tune: candidates by mean silhouette (labels not used)")
+def tuning_table(ranked, space: str = "input") -> None:
+    table = Table(title=f"dscsc tune: candidates by mean silhouette in the {space} space (labels not used)")
     for column in ("rank", "settings", "silhouette (mean)", "per seed"):
         table.add_column(column)
     for rank, candidate in enumerate(ranked, 1):

@@ -30,9 +30,12 @@ app.add_typer(plugins_app, name="plugins")
 
 _PLUGIN_OPTION_HELP = (
     "Plugin parameters go as plain flags: --k 15 reaches the selected plugin declaring k (or --miner.k 15). "
-    "Other core settings (--head-hidden, --coef-init-std, --pretrain-tol, --pretrain-patience, --eval-every, "
-    "--checkpoint-every) work the same way."
+    "Other core settings (--sem-reduction, --head-hidden, --coef-init-std, --pretrain-tol, --pretrain-patience, "
+    "--eval-every, --checkpoint-every) work the same way."
 )
+
+
+_PLUGIN_FILES = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable).")
 
 
 def _load_registry(local_plugins: list[str] | tuple[str, ...] = ()):
@@ -73,7 +76,7 @@ def run(
     data_root: str | None = typer.Option(
         None, "--data-root", help="Folder of dataset files (default: $DSCSC_DATA, else ~/.local/share/dscsc)."
     ),
-    plugin: list[str] = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable)."),
+    plugin: list[str] = _PLUGIN_FILES,
     out: Path | None = typer.Option(None, "--out", help="Folder for results, metrics.csv, figures, checkpoints."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Render PNG figures and report.md in --out."),
@@ -84,20 +87,18 @@ def run(
     # the same one-line error whether it came from a flag or a config file.
     options = dict(locals())
     with report_errors():
-        from dscsc_core.config import CORE_SETTINGS, local_plugins, read_toml
+        from dscsc_core.config import CORE_SETTINGS
 
         flags = {name: value for name, value in options.items() if name in CORE_SETTINGS}
         extra = parse_extra_args(ctx.args)
         # Settings without a dedicated option (e.g. --pretrain-tol) are core settings, not plugin parameters.
         flags.update({name: extra.pop(name) for name in list(extra) if name in CORE_SETTINGS})
         flags["params"] = extra
-        file_layer = read_toml(config) if config else {}
-        registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugin])
-        layers = [registry.preset(preset).read()] if preset else []
+        registry, layers = _recipe(preset, config, plugin)
         checkpoint = _checkpoint(resume)
         if checkpoint is not None:  # the interrupted run's own settings come first; flags may only repeat them
             layers, out = [checkpoint.settings, *layers], out or resume
-        _run_and_report(registry, [*layers, file_layer, flags], out, json_output, figures, checkpoint)
+        _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint)
 
 
 def _checkpoint(run_dir: Path | None):
@@ -133,11 +134,15 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
         result_table(result.summary, out)
 
 
-def _base_layers(registry, preset: str | None, config: Path | None) -> list[dict[str, Any]]:
-    from dscsc_core.config import read_toml
+def _recipe(preset: str | None, config: Path | None, plugins: list[str], data_root: str | None = None):
+    """The registry (with the config file's and --plugin's local plugins) and the layers
+    preset < config file < data root that every command builds its runs on."""
+    from dscsc_core.config import local_plugins, read_toml
 
+    file_layer = read_toml(config) if config else {}
+    registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugins])
     layers = [registry.preset(preset).read()] if preset else []
-    return layers + ([read_toml(config)] if config else [])
+    return registry, [*layers, file_layer, *([{"data_root": data_root}] if data_root else [])]
 
 
 def _seed_list(seeds: str) -> list[int]:
@@ -155,6 +160,11 @@ def tune(
     seeds: str = typer.Option("1", metavar="INT", help="Seeds per candidate (0..N-1)."),
     data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
     write: Path | None = typer.Option(None, "--write", help="Write the best settings as a TOML layer for --config."),
+    plugin: list[str] = _PLUGIN_FILES,
+    space: str = typer.Option(
+        "input", "--space",
+        help="Where the silhouette is measured: input (the pixels, one space for every candidate) or embedding.",
+    ),
 ) -> None:
     """Search settings without labels: the best candidate has the highest mean silhouette of its clusters."""
     with report_errors():
@@ -163,12 +173,11 @@ def tune(
 
         from .display import tuning_table
 
-        registry = _load_registry()
-        layers = _base_layers(registry, preset, config) + ([{"data_root": data_root}] if data_root else [])
+        registry, layers = _recipe(preset, config, plugin, data_root)
         parsed = parse_grid(grid)
-        ranked = run_tune(registry, layers, parsed, _seed_list(seeds),
+        ranked = run_tune(registry, layers, parsed, _seed_list(seeds), space=space,
                           on_candidate=lambda c: typer.echo(f"silhouette {c.mean:.4f}  {c.settings}", err=True))
-        tuning_table(ranked)
+        tuning_table(ranked, space)
         if write is not None:
             _write_best(write, ranked[0].settings)
 
@@ -219,9 +228,6 @@ def bench(
         check_output_dir(out)
         records = run_bench(registry, cases, _seed_list(seeds), names, out, on_record=_progress)
         bench_table([s for name in names for s in summarise(records, name)])
-
-
-_PLUGIN_FILES = typer.Option([], "--plugin", help="Also load this .py file or module (repeatable).")
 
 
 @contextlib.contextmanager
@@ -303,21 +309,17 @@ def ablate(
     clusterers: str = typer.Option("", help="Clusterers scored on each C (default: the base's clusterer)."),
     out: Path = typer.Option(Path("ablation"), "--out", help="Folder for runs, ablation.csv and ablation.md."),
     data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
-    plugin: list[str] = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable)."),
+    plugin: list[str] = _PLUGIN_FILES,
 ) -> None:
     """Swap components or settings over a grid; runs already in --out are reused, not re-run."""
     with report_errors():
         from dscsc_core.benchmark import grid_cases, run_bench, summarise, summary_csv, summary_markdown
-        from dscsc_core.config import local_plugins, read_toml
         from dscsc_core.runner import atomic_write_text, check_output_dir, prepare, resolve_config
         from dscsc_core.tuning import parse_grid
 
         from .display import bench_table
 
-        file_layer = read_toml(config) if config else {}
-        registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugin])
-        base = ([registry.preset(preset).read()] if preset else []) + [file_layer]
-        base += [{"data_root": data_root}] if data_root else []
+        registry, base = _recipe(preset, config, plugin, data_root)
         cases = grid_cases(base, parse_grid(grid))
         for case in cases:  # every grid point is checked before the first one trains
             prepare(resolve_config(registry, *case.layers), registry)
@@ -335,9 +337,7 @@ def ablate(
 
 
 def _progress(record, reused) -> None:
-    verb = "reused" if reused else "ran"
-    scores = ", ".join(f"{c} acc {s['acc']:.4f}" for c, s in record.scores.items())
-    typer.echo(f"{verb} {record.case} seed {record.seed}: {scores} ({record.train_s:.0f} s)", err=True)
+    typer.echo(record.progress_line(reused), err=True)
 
 
 @app.command()

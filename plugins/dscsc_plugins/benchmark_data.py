@@ -14,19 +14,12 @@ import torch
 
 from dscsc_core import DataError, Dataset, DatasetSource, Param
 
-
-def read_mat(path: Path, dataset: str) -> dict:
-    from scipy.io import loadmat
-
-    try:
-        return loadmat(path)
-    except Exception as exc:  # scipy raises several types for damaged files
-        raise DataError(f"dataset '{dataset}': cannot read {path} as a MATLAB file ({exc})") from None
+from .matlab import read_mat
 
 
 def mat_variable(contents: dict, key: str, path: Path, dataset: str) -> np.ndarray:
     if key not in contents:
-        found = ", ".join(k for k in contents if not k.startswith("__"))
+        found = ", ".join(contents)
         raise DataError(f"dataset '{dataset}': {path} has no variable '{key}' (it has: {found})")
     return np.asarray(contents[key])
 

@@ -15,6 +15,8 @@ import torch
 
 from dscsc_core import DataError, Dataset, DatasetSource, Param
 
+from .matlab import one_line, read_mat
+
 SCALING_HELP = (
     "pixels become [0, 1]: uint8/int8/uint16/int16 data is divided by its type's largest value; "
     "other data is kept if its maximum is <= 1, else divided by 255"
@@ -94,11 +96,6 @@ def _image_size(sizes: tuple[int, ...], option: str) -> tuple[int, int]:
     return sizes[0], sizes[1]
 
 
-def _one_line(exc: BaseException) -> str:
-    """Library errors can span lines; ours must not."""
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 class _UserFileSource(DatasetSource):
     """A source reading a path the user names with --path."""
 
@@ -136,7 +133,7 @@ class MatFileSource(_UserFileSource):
 
     def read(self) -> Dataset:
         path = self.user_path("FILE.mat")
-        variables = self._variables(path)
+        variables = read_mat(path, self.name)
         # Look both names up before decoding, so a misspelt name is reported before any shape problem.
         values = self._variable(variables, self.images, path, "--images")
         label_values = self._variable(variables, self.labels, path, "--labels") if self.labels else None
@@ -152,23 +149,6 @@ class MatFileSource(_UserFileSource):
         if label_values is not None:
             labels = _label_vector(label_values, len(images), f"dataset 'mat': labels '{self.labels}' in {path.name}")
         return Dataset(self.name, images, labels, None)
-
-    def _variables(self, path: Path) -> dict[str, object]:
-        from scipy.io import loadmat
-        from scipy.io.matlab import MatReadError
-        from scipy.sparse import issparse
-
-        try:
-            content = loadmat(path)
-        except (MatReadError, OSError, ValueError, TypeError, NotImplementedError, IndexError, EOFError) as exc:
-            # scipy reports damaged files in several ways (a truncated header is an IndexError)
-            # v7.3 files are HDF5, which loadmat refuses with NotImplementedError.
-            raise DataError(
-                f"dataset 'mat': cannot read {path} as a MATLAB v4-v7.2 file (save v7.3 data with -v7): "
-                f"{_one_line(exc)}"
-            ) from None
-        # MATLAB sparse matrices arrive as scipy.sparse; everything downstream wants dense arrays.
-        return {k: v.toarray() if issparse(v) else v for k, v in content.items() if not k.startswith("__")}
 
     def _variable(self, variables: dict[str, object], name: str, path: Path, option: str) -> object:
         if name not in variables:
@@ -245,7 +225,7 @@ class ArrayFileSource(_UserFileSource):
             try:
                 return self._pick(loaded, path)
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                raise DataError(f"dataset 'npz': cannot read arrays from {path}: {_one_line(exc)}") from None
+                raise DataError(f"dataset 'npz': cannot read arrays from {path}: {one_line(exc)}") from None
 
     def _pick(self, archive: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         keys = ", ".join(archive.files) or "none"
@@ -269,7 +249,7 @@ class ArrayFileSource(_UserFileSource):
             # No pickles: an archive from elsewhere must not run code when it is opened.
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataError(f"dataset 'npz': cannot read {path} as a .npy or .npz file: {_one_line(exc)}") from None
+            raise DataError(f"dataset 'npz': cannot read {path} as a .npy or .npz file: {one_line(exc)}") from None
 
 
 # --------------------------------------------------------------------------- image folder
@@ -323,7 +303,7 @@ class ImageFolderSource(_UserFileSource):
                 converted = image.convert("L" if self.grayscale else "RGB")
                 return np.asarray(converted.resize(size, Image.Resampling.BILINEAR))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise DataError(f"dataset 'folder': cannot read image {file}: {_one_line(exc)}") from None
+            raise DataError(f"dataset 'folder': cannot read image {file}: {one_line(exc)}") from None
 
 
 def _image_files(paths) -> list[Path]:
