@@ -44,14 +44,15 @@ def baseline_rows(registry, preset: str, lambdas: list[float], data_root: str | 
     config = resolve_config(registry, *layers)
     data = build_components(config, registry)[1]["dataset"].load(DataRoot.resolve(config.data_root))
     pixels = data.images.reshape(len(data.images), -1).double().numpy()
+    # Each clusterer with the preset's settings (a swapped-in one gets its defaults), built once.
+    clusterers = [build_components(resolve_config(registry, *layers, {"clusterer": name}), registry)[1]["clusterer"]
+                  for name in CLUSTERERS]
     rows = []
     for relative_lambda in lambdas:
         start = time.perf_counter()
         coef = least_squares_coefficients(pixels, relative_lambda)
         cells = []
-        for name in CLUSTERERS:
-            swapped = resolve_config(registry, *layers, {"clusterer": name})
-            clusterer = build_components(swapped, registry)[1]["clusterer"]
+        for clusterer in clusterers:
             labels = clusterer.cluster(coef, data.n_clusters, config.seed).labels
             scores = clustering_scores(data.labels, labels)
             cells.append(f"{100 * scores['acc']:.2f} | {100 * scores['nmi']:.2f}")

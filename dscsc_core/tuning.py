@@ -31,10 +31,14 @@ from .runner import RunResult, execute, prepare, resolve_config
 SPACES = ("input", "embedding")
 
 
-def silhouette(result: RunResult, images: torch.Tensor | None = None, space: str = "input") -> float:
-    """Mean cosine silhouette of the predicted clusters in ``space``; -1 if degenerate."""
+def _check_space(space: str) -> None:
     if space not in SPACES:
         raise ConfigError(f"silhouette space must be one of {', '.join(SPACES)}; got {space!r}")
+
+
+def silhouette(result: RunResult, images: torch.Tensor | None = None, space: str = "input") -> float:
+    """Mean cosine silhouette of the predicted clusters in ``space``; -1 if degenerate."""
+    _check_space(space)
     if space == "input" and images is None:
         raise ConfigError("the input-space silhouette needs the run's images")
     labels = np.asarray(result.labels)
@@ -81,8 +85,7 @@ def tune(
     space: str = "input",
 ) -> list[Candidate]:
     """Train every candidate on every seed; return them best first by mean silhouette in ``space``."""
-    if space not in SPACES:
-        raise ConfigError(f"silhouette space must be one of {', '.join(SPACES)}; got {space!r}")
+    _check_space(space)
     settings_list = candidates(grid)
     # Validate every candidate before the first (long) training starts.
     for settings in settings_list:
