@@ -2,12 +2,13 @@
 
 Each (case, seed) trains once and is scored by several clusterers on the same C, so "spectral on
 A" and "dsc-post" are compared on identical training. Finished runs are stored as one JSON file
-each (written atomically) and are not re-run when the same case and seed are asked for again.
+each (written atomically) and are not re-run when the same settings and seed are asked for again,
+whatever case name they were stored under: a run is identified by the resolved settings that
+shape training (not by a preset's descriptive metadata, nor by the code version).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import time
@@ -16,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import fingerprint as training_fingerprint
+from .config import RunConfig
 from .metrics import clustering_scores
 from .registry import Registry
 from .runner import atomic_write_text, execute, prepare, resolve_config
+from .tuning import silhouette
 
 METRICS = ("acc", "nmi", "ari")
 
@@ -31,9 +35,13 @@ class BenchCase:
     layers: tuple[dict[str, Any], ...]
     group: str = ""
 
-    def fingerprint(self) -> str:
-        text = json.dumps(self.layers, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    def fingerprint(self, registry: Registry) -> str:
+        return settings_fingerprint(resolve_config(registry, *self.layers))
+
+
+def settings_fingerprint(config: RunConfig) -> str:
+    """Identity of a run's training settings, less the seed (stored beside it) and the device."""
+    return training_fingerprint({key: value for key, value in config.to_dict().items() if key != "seed"})
 
 
 @dataclass
@@ -46,6 +54,9 @@ class BenchRecord:
     scores: dict[str, dict[str, float]]  # clusterer -> {acc, nmi, ari, seconds}
     config: dict[str, Any] = field(default_factory=dict)
     feature_scale: dict[str, float] = field(default_factory=dict)  # see TrainingResult.feature_scale
+    # The label-free criterion of ``dscsc tune`` (cosine silhouette of the run's own clusters on the
+    # input pixels), so a bench run also serves as a tuning candidate; None in older records.
+    silhouette: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -60,15 +71,49 @@ def record_path(folder: Path, case: BenchCase, seed: int) -> Path:
     return folder / case.group / case.name / f"seed{seed}.json"
 
 
-def load_record(path: Path, case: BenchCase) -> BenchRecord | None:
-    """A stored run of exactly this case, or None (missing, unreadable, or made by other settings)."""
+def load_record(path: Path, fingerprint: str) -> BenchRecord | None:
+    """The run stored at ``path`` if it was made with these settings, else None (missing, unreadable)."""
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, UnicodeDecodeError):
         return None
-    if data.get("fingerprint") != case.fingerprint():
+    if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
         return None
     return BenchRecord(**data)
+
+
+class RecordStore:
+    """The stored runs under one folder, found by (settings fingerprint, seed) under any case name.
+
+    A case stored under another name (the main ORL row and Table 4's full model, or an ablation
+    that a preset later adopted) is reused and reported under the name asked for.
+    """
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        self._paths: dict[tuple[str, int], Path] = {}
+        for path in sorted(self.folder.glob("**/seed*.json")):
+            try:
+                data = json.loads(path.read_text())
+                self._paths.setdefault((data["fingerprint"], int(data["seed"])), path)
+            except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError):
+                continue
+
+    def find(self, case: BenchCase, fingerprint: str, seed: int) -> BenchRecord | None:
+        own = load_record(record_path(self.folder, case, seed), fingerprint)
+        if own is not None:
+            return own
+        elsewhere = self._paths.get((fingerprint, seed))
+        record = load_record(elsewhere, fingerprint) if elsewhere is not None else None
+        if record is not None:
+            record.case, record.group = case.name, case.group
+        return record
+
+    def save(self, case: BenchCase, record: BenchRecord) -> None:
+        path = record_path(self.folder, case, record.seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+        self._paths[(record.fingerprint, record.seed)] = path
 
 
 def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str]) -> BenchRecord:
@@ -88,8 +133,8 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
         labels = clusterer.fit_predict(result.coef, prepared.n_clusters, seed=seed).labels
         scores[name] = {**clustering_scores(prepared.data.labels, labels), "seconds": time.perf_counter() - start}
     config = result.summary["config"]
-    return BenchRecord(case.name, case.group, seed, case.fingerprint(), train_s, scores, config,
-                       result.summary["feature_scale"])
+    return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), train_s, scores, config,
+                       result.summary["feature_scale"], silhouette(result, prepared.data.images, "input"))
 
 
 def _clusterer_for(registry: Registry, prepared, name: str):
@@ -108,18 +153,17 @@ def run_bench(
     on_record: Callable[[BenchRecord, bool], None] | None = None,
 ) -> list[BenchRecord]:
     """Every case x seed, reusing stored runs; ``on_record(record, reused)`` after each."""
-    folder = Path(folder)
+    store = RecordStore(folder)
     clusterers = list(clusterers)
     records = []
     for case in cases:
+        fingerprint = case.fingerprint(registry)
         for seed in seeds:
-            path = record_path(folder, case, seed)
-            record = load_record(path, case)
+            record = store.find(case, fingerprint, seed)
             reused = record is not None and set(clusterers) <= set(record.scores)
             if not reused:
                 record = run_case(registry, case, seed, clusterers)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+                store.save(case, record)
             records.append(record)
             if on_record is not None:
                 on_record(record, reused)

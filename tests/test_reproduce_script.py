@@ -10,10 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fake_record(folder: Path, case, seed: int, acc: float, feature_scale: dict | None = None) -> None:
+def fake_record(folder: Path, case, seed: int, acc: float, feature_scale: dict | None = None,
+                silhouette: float | None = None) -> None:
+    from dscsc_core.registry import load_registry
+
     scores = {name: {"acc": acc, "nmi": acc, "ari": acc, "seconds": 1.0} for name in ("spectral", "dsc-post")}
-    record = {"case": case.name, "group": "", "seed": seed, "fingerprint": case.fingerprint(), "train_s": 60.0,
-              "scores": scores, "config": {}, "feature_scale": feature_scale or {}}
+    fingerprint = case.fingerprint(load_registry(strict=True))
+    record = {"case": case.name, "group": "", "seed": seed, "fingerprint": fingerprint, "train_s": 60.0,
+              "scores": scores, "config": {}, "feature_scale": feature_scale or {},
+              "silhouette": silhouette}
     path = folder / case.name / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
@@ -32,9 +37,11 @@ def test_report_from_stored_runs(tmp_path):
     for seed, acc in enumerate((0.8, 0.9)):
         fake_record(tmp_path, orl, seed, acc)
     balanced = suites["balance"][0]
-    assert balanced.name == "orl sem=mean"
+    own = reproduce.preset_reduction(load_registry(strict=True), "orl")
+    other = "mean" if own == "sum" else "sum"
+    assert balanced.name == f"orl sem={other}"  # the ablation flips the preset's own choice
     for seed in range(2):
-        fake_record(tmp_path, balanced, seed, 0.7, {"stage1_end": 8.0, "final": 2.0})
+        fake_record(tmp_path, balanced, seed, 0.7, {"stage1_end": 8.0, "final": 2.0}, 0.1 + 0.04 * seed)
     output = tmp_path / "results.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets", "orl",
                     "--seeds", "2", "--runs", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
@@ -45,5 +52,5 @@ def test_report_from_stored_runs(tmp_path):
     assert "Machine:" in text and "Command:" in text
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()  # k = 10 of the sweep is the main ORL case
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text
-    assert "| orl | sum (preset) | 2 | 85.00 ± 7.07 |" in text  # records without a feature scale show "-"
-    assert "| orl | mean | 2 | 70.00 ± 0.00 | 70.00 ± 0.00 | 70.00 ± 0.00 | 0.250 |" in text
+    assert f"| orl | {own} (preset) | 2 | 85.00 ± 7.07 |" in text  # records without a feature scale show "-"
+    assert f"| orl | {other} | 2 | 70.00 ± 0.00 | 70.00 ± 0.00 | 70.00 ± 0.00 | 0.250 | 0.120 |" in text

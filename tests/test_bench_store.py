@@ -1,0 +1,64 @@
+"""Stored benchmark runs are found by their training settings, under whatever case name they were saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from dscsc_core.benchmark import BenchCase, BenchRecord, RecordStore, run_bench
+from dscsc_core.registry import load_registry
+
+BASE = {"dataset": "synthetic", "pretrain_epochs": 3, "epochs": 2}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(strict=True)
+
+
+def saved(store: RecordStore, case: BenchCase, registry, seed: int = 0, acc: float = 0.5) -> BenchRecord:
+    scores = {"dsc-post": {"acc": acc, "nmi": acc, "ari": acc, "seconds": 0.1}}
+    record = BenchRecord(case.name, case.group, seed, case.fingerprint(registry), 1.0, scores)
+    store.save(case, record)
+    return record
+
+
+def test_descriptive_metadata_does_not_change_the_fingerprint(registry):
+    plain = BenchCase("a", (BASE,))
+    described = BenchCase("a", ({**BASE, "preset": {"description": "edited", "provenance": {"k": "why"}}},))
+    assert plain.fingerprint(registry) == described.fingerprint(registry)
+    assert plain.fingerprint(registry) != BenchCase("a", ({**BASE, "epochs": 3},)).fingerprint(registry)
+    # a value equal to the default is the same run as leaving it out
+    assert plain.fingerprint(registry) == BenchCase("a", ({**BASE, "sem_reduction": "sum"},)).fingerprint(registry)
+
+
+def test_a_run_stored_under_another_name_is_reused_under_the_name_asked_for(registry, tmp_path):
+    ablation = BenchCase("orl sem=mean", (BASE, {"sem_reduction": "mean"}))
+    saved(RecordStore(tmp_path), ablation, registry, seed=1, acc=0.7)
+    adopted = BenchCase("orl", ({**BASE, "sem_reduction": "mean"},))
+    store = RecordStore(tmp_path)  # a fresh index, as a later session would build
+    record = store.find(adopted, adopted.fingerprint(registry), 1)
+    assert record is not None and record.case == "orl" and record.scores["dsc-post"]["acc"] == 0.7
+    assert store.find(adopted, adopted.fingerprint(registry), 0) is None  # other seed: not stored
+    other = BenchCase("orl", (BASE,))
+    assert store.find(other, other.fingerprint(registry), 1) is None  # other settings: not reused
+
+
+def test_run_bench_trains_only_what_is_missing(registry, tmp_path):
+    case = BenchCase("tiny", (BASE,))
+    saved(RecordStore(tmp_path), BenchCase("renamed", (BASE,)), registry, seed=0, acc=0.25)
+    seen = []
+    records = run_bench(registry, [case], [0, 1], ["dsc-post"], tmp_path,
+                        on_record=lambda record, reused: seen.append((record.seed, reused)))
+    assert seen == [(0, True), (1, False)]
+    assert records[0].scores["dsc-post"]["acc"] == 0.25
+    # a new run records the label-free criterion of dscsc tune beside its scores
+    assert records[1].silhouette is not None and -1.0 <= records[1].silhouette <= 1.0
+    assert (tmp_path / "tiny" / "seed1.json").is_file()
+
+
+def test_unreadable_files_in_the_store_are_skipped(registry, tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "seed0.json").write_text("not json")
+    (tmp_path / "junk" / "seed1.json").write_bytes(b"\xff\xfe")
+    case = BenchCase("a", (BASE,))
+    assert RecordStore(tmp_path).find(case, case.fingerprint(registry), 0) is None
