@@ -137,13 +137,13 @@ def sweep(records) -> tuple[list[str], list[tuple[int, object, object]]]:
     return lines, points
 
 
-def _case_mean(records, value) -> dict[str, str]:
+def _case_mean(records, value, spec: str) -> dict[str, str]:
     """Per case, the mean of ``value(record)`` over the records that have it, formatted; absent: no entry."""
     values: dict[str, list[float]] = {}
     for record in records:
         if (v := value(record)) is not None:
             values.setdefault(record.case, []).append(v)
-    return {case: f"{sum(vs) / len(vs):.3f}" for case, vs in values.items()}
+    return {case: format(sum(vs) / len(vs), spec) for case, vs in values.items()}
 
 
 def _scale_ratio(record):
@@ -154,7 +154,9 @@ def _scale_ratio(record):
 def balance_table(registry, main_records, balance_records) -> list[str]:
     """Each preset against the same preset with the other L_SEM reduction, and what Stage II did to the features."""
     records = [*main_records, *balance_records]
-    ratio, silhouette = _case_mean(records, _scale_ratio), _case_mean(records, lambda r: r.silhouette)
+    # Three significant digits: a collapse can shrink the features a million-fold.
+    ratio = _case_mean(records, _scale_ratio, ".3g")
+    silhouette = _case_mean(records, lambda r: r.silhouette, ".3f")
     spectral = {s.case: s for s in summarise(records, "spectral")}
     lines = ["| dataset | L_SEM | seeds | ACC % (dsc-post) | NMI % (dsc-post) | ACC % (spectral) | "
              "feature scale after / before Stage II | silhouette (input, no labels) |",

@@ -67,8 +67,10 @@ class BenchRecord:
         return f"{'reused' if reused else 'ran'} {self.case} seed {self.seed}: {scores} ({self.train_s:.0f} s)"
 
 
-def record_path(folder: Path, case: BenchCase, seed: int) -> Path:
-    return folder / case.group / case.name / f"seed{seed}.json"
+def record_path(folder: Path, case: BenchCase, seed: int, fingerprint: str) -> Path:
+    # The settings are in the file name, so a case whose settings change (an edited preset) adds a
+    # record beside the old one instead of overwriting it.
+    return folder / case.group / case.name / f"seed{seed}-{fingerprint[:12]}.json"
 
 
 def load_record(path: Path, fingerprint: str) -> BenchRecord | None:
@@ -100,7 +102,7 @@ class RecordStore:
                 continue
 
     def find(self, case: BenchCase, fingerprint: str, seed: int) -> BenchRecord | None:
-        own = load_record(record_path(self.folder, case, seed), fingerprint)
+        own = load_record(record_path(self.folder, case, seed, fingerprint), fingerprint)
         if own is not None:
             return own
         elsewhere = self._paths.get((fingerprint, seed))
@@ -110,7 +112,7 @@ class RecordStore:
         return record
 
     def save(self, case: BenchCase, record: BenchRecord) -> None:
-        path = record_path(self.folder, case, record.seed)
+        path = record_path(self.folder, case, record.seed, record.fingerprint)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
         self._paths[(record.fingerprint, record.seed)] = path

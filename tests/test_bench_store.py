@@ -53,7 +53,18 @@ def test_run_bench_trains_only_what_is_missing(registry, tmp_path):
     assert records[0].scores["dsc-post"]["acc"] == 0.25
     # a new run records the label-free criterion of dscsc tune beside its scores
     assert records[1].silhouette is not None and -1.0 <= records[1].silhouette <= 1.0
-    assert (tmp_path / "tiny" / "seed1.json").is_file()
+    assert len(list((tmp_path / "tiny").glob("seed1-*.json"))) == 1
+
+
+def test_changed_settings_add_a_record_beside_the_old_one(registry, tmp_path):
+    store = RecordStore(tmp_path)
+    before, after = BenchCase("orl", (BASE,)), BenchCase("orl", ({**BASE, "sem_reduction": "mean"},))
+    saved(store, before, registry, acc=0.6)
+    saved(store, after, registry, acc=0.7)  # the preset was edited: same name, other settings
+    assert len(list((tmp_path / "orl").glob("seed0-*.json"))) == 2
+    fresh = RecordStore(tmp_path)
+    assert fresh.find(before, before.fingerprint(registry), 0).scores["dsc-post"]["acc"] == 0.6
+    assert fresh.find(after, after.fingerprint(registry), 0).scores["dsc-post"]["acc"] == 0.7
 
 
 def test_unreadable_files_in_the_store_are_skipped(registry, tmp_path):

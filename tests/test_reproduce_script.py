@@ -53,4 +53,4 @@ def test_report_from_stored_runs(tmp_path):
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()  # k = 10 of the sweep is the main ORL case
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text
     assert f"| orl | {own} (preset) | 2 | 85.00 ± 7.07 |" in text  # records without a feature scale show "-"
-    assert f"| orl | {other} | 2 | 70.00 ± 0.00 | 70.00 ± 0.00 | 70.00 ± 0.00 | 0.250 | 0.120 |" in text
+    assert f"| orl | {other} | 2 | 70.00 ± 0.00 | 70.00 ± 0.00 | 70.00 ± 0.00 | 0.25 | 0.120 |" in text
