@@ -91,7 +91,8 @@ def test_bench_runs_seeds_reuses_them_and_reports_both_clusterers(tmp_path):
     assert "spectral" in first.stdout and "dsc-post" in first.stdout
     again = invoke("bench", "--preset", "tiny-synthetic", "--seeds", "2", "--out", str(out))
     assert again.stderr.count("reused tiny-synthetic") == 2
-    record = json.loads((out / "tiny-synthetic" / "seed1.json").read_text())
+    (stored,) = (out / "tiny-synthetic").glob("seed1-*.json")  # seed and settings fingerprint
+    record = json.loads(stored.read_text())
     assert record["seed"] == 1 and set(record["scores"]) == {"spectral", "dsc-post"}
 
 
