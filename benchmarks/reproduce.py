@@ -138,12 +138,18 @@ def sweep(records) -> tuple[list[str], list[tuple[int, object, object]]]:
 
 
 def _case_mean(records, value, spec: str) -> dict[str, str]:
-    """Per case, the mean of ``value(record)`` over the records that have it, formatted; absent: no entry."""
+    """Per case, the mean of ``value(record)`` over the records that have it, formatted; absent: no entry.
+
+    Older records may lack a value: then the cell says over how many of the case's seeds it is.
+    """
     values: dict[str, list[float]] = {}
+    seeds: dict[str, int] = {}
     for record in records:
+        seeds[record.case] = seeds.get(record.case, 0) + 1
         if (v := value(record)) is not None:
             values.setdefault(record.case, []).append(v)
-    return {case: format(sum(vs) / len(vs), spec) for case, vs in values.items()}
+    return {case: format(sum(vs) / len(vs), spec) + ("" if len(vs) == seeds[case] else f" ({len(vs)} of {seeds[case]})")
+            for case, vs in values.items()}
 
 
 def _scale_ratio(record):
@@ -157,15 +163,17 @@ def balance_table(registry, main_records, balance_records) -> list[str]:
     # Three significant digits: a collapse can shrink the features a million-fold.
     ratio = _case_mean(records, _scale_ratio, ".3g")
     silhouette = _case_mean(records, lambda r: r.silhouette, ".3f")
+    fit = _case_mean(records, lambda r: r.subspace_fit, ".4f")
     spectral = {s.case: s for s in summarise(records, "spectral")}
     lines = ["| dataset | L_SEM | seeds | ACC % (dsc-post) | NMI % (dsc-post) | ACC % (spectral) | "
-             "feature scale after / before Stage II | silhouette (input, no labels) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "feature scale after / before Stage II | silhouette (input, no labels) | subspace fit (no labels) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in sorted(summarise(records, "dsc-post"), key=lambda s: s.case):
         dataset, _, variant = s.case.partition(" sem=")
         variant = variant or f"{preset_reduction(registry, dataset)} (preset)"
         lines.append(f"| {dataset} | {variant} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | "
-                     f"{cell(spectral[s.case], 'acc')} | {ratio.get(s.case, '-')} | {silhouette.get(s.case, '-')} |")
+                     f"{cell(spectral[s.case], 'acc')} | {ratio.get(s.case, '-')} | {silhouette.get(s.case, '-')} | "
+                     f"{fit.get(s.case, '-')} |")
     return lines
 
 

@@ -22,7 +22,7 @@ from .config import RunConfig
 from .metrics import clustering_scores
 from .registry import Registry
 from .runner import atomic_write_text, execute, prepare, resolve_config
-from .tuning import silhouette
+from .tuning import Criterion
 
 METRICS = ("acc", "nmi", "ari")
 
@@ -54,9 +54,13 @@ class BenchRecord:
     scores: dict[str, dict[str, float]]  # clusterer -> {acc, nmi, ari, seconds}
     config: dict[str, Any] = field(default_factory=dict)
     feature_scale: dict[str, float] = field(default_factory=dict)  # see TrainingResult.feature_scale
-    # The label-free criterion of ``dscsc tune`` (cosine silhouette of the run's own clusters on the
-    # input pixels), so a bench run also serves as a tuning candidate; None in older records.
+    # The label-free criteria of ``dscsc tune`` on the run's own clusters (cosine silhouette on the
+    # input pixels; subspace fit with the clusterer's dim), so a bench run also serves as a tuning
+    # candidate; None in older records.
     silhouette: float | None = None
+    subspace_fit: float | None = None
+    # The run's own predicted labels, so a later criterion can score it without training again.
+    labels: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -136,7 +140,8 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
         scores[name] = {**clustering_scores(prepared.data.labels, labels), "seconds": time.perf_counter() - start}
     config = result.summary["config"]
     return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), train_s, scores, config,
-                       result.summary["feature_scale"], silhouette(result, prepared.data.images, "input"))
+                       result.summary["feature_scale"], Criterion("silhouette").score(result, prepared),
+                       Criterion("subspace").score(result, prepared), [int(label) for label in result.labels])
 
 
 def _clusterer_for(registry: Registry, prepared, name: str):

@@ -1,9 +1,16 @@
-"""Label-free tuning: pick settings by the mean silhouette coefficient of the clustering they produce.
+"""Label-free tuning: pick settings by a criterion of the clustering they produce, never by labels.
 
-Labels are never read here. As in the paper (after Abavisani et al.), each candidate is trained,
-clustered, and scored by the silhouette of its predicted clusters with the cosine distance
-(subspaces pass through the origin, so direction matters, not length). Candidates are the product
-of the value lists given per setting.
+Labels are never read here. Each candidate is trained, clustered, and scored by one of two criteria:
+
+* ``silhouette`` (the paper's, after Abavisani et al.): the mean silhouette of the predicted
+  clusters with the cosine distance (subspaces pass through the origin, so direction matters, not
+  length). It rewards compact clusters, which subspace clusters need not be: one face under many
+  lightings spreads far in pixel space, and grouping by lighting can score higher than by person.
+* ``subspace``: the share of the data's energy that one ``dim``-dimensional linear subspace per
+  predicted cluster explains (the k-subspaces objective), on unit-norm input rows. It measures the
+  structure self-expression assumes: every cluster should be low-rank, however spread out.
+
+Candidates are the product of the value lists given per setting.
 
 Where the silhouette is measured matters. By default (``space="input"``) it is the input pixels,
 one fixed space for every candidate, so scores are comparable. In each candidate's own encoder
@@ -26,9 +33,13 @@ from sklearn.metrics import silhouette_score
 
 from .errors import ConfigError
 from .registry import Registry
-from .runner import RunResult, execute, prepare, resolve_config
+from .runner import PreparedRun, RunResult, execute, prepare, resolve_config
 
 SPACES = ("input", "embedding")
+CRITERIA = ("silhouette", "subspace")
+# Per-cluster subspace dimension of the ``subspace`` criterion when neither the user nor the run's
+# clusterer (its ``dim`` parameter) gives one; dscsc's dsc-post default.
+DEFAULT_SUBSPACE_DIM = 4
 
 
 def _check_space(space: str) -> None:
@@ -48,10 +59,56 @@ def silhouette(result: RunResult, images: torch.Tensor | None = None, space: str
     return float(silhouette_score(points, labels, metric="cosine"))
 
 
+def subspace_fit(images: torch.Tensor, labels: np.ndarray, dim: int) -> float:
+    """Share of the energy of the unit-norm input rows that one ``dim``-dim subspace per cluster explains.
+
+    1 − (1/N) Σ_k Σ_{i>dim} σ_i(X_k)², with X_k the rows predicted in cluster k: in [0, 1], higher
+    is better, 1 when every predicted cluster lies in a ``dim``-dimensional linear subspace.
+    """
+    if dim < 1:
+        raise ConfigError(f"the subspace dimension must be at least 1; got {dim}")
+    rows = torch.nn.functional.normalize(images.reshape(len(images), -1).double().cpu(), dim=1)
+    groups = torch.as_tensor(np.asarray(labels))
+    # One SVD per cluster (K of them), not per sample.
+    residual = sum(float(torch.linalg.svdvals(rows[groups == k])[dim:].pow(2).sum()) for k in groups.unique())
+    return 1.0 - residual / len(rows)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """How ``tune`` scores a candidate's clustering without labels (higher is better)."""
+
+    name: str = "silhouette"
+    space: str = "input"  # silhouette only: the input pixels or the run's own embedding
+    dim: int | None = None  # subspace only: None takes the clusterer's ``dim``, else DEFAULT_SUBSPACE_DIM
+
+    def __post_init__(self) -> None:
+        if self.name not in CRITERIA:
+            raise ConfigError(f"tuning criterion must be one of {', '.join(CRITERIA)}; got {self.name!r}")
+        _check_space(self.space)
+        if self.dim is not None and self.dim < 1:
+            raise ConfigError(f"the subspace dimension must be at least 1; got {self.dim}")
+
+    def describe(self) -> str:
+        if self.name == "silhouette":
+            return f"silhouette in the {self.space} space"
+        return "subspace fit" + (f" (d = {self.dim})" if self.dim is not None else " (d = the clusterer's dim)")
+
+    def score(self, result: RunResult, prepared: PreparedRun) -> float:
+        if self.name == "silhouette":
+            return silhouette(result, prepared.data.images, self.space)
+        return subspace_fit(prepared.data.images, result.labels, self.subspace_dim(prepared))
+
+    def subspace_dim(self, prepared: PreparedRun) -> int:
+        if self.dim is not None:
+            return self.dim
+        return int(prepared.components["clusterer"].config.get("dim", DEFAULT_SUBSPACE_DIM))
+
+
 @dataclass(frozen=True)
 class Candidate:
     settings: dict[str, Any]
-    scores: tuple[float, ...]  # one silhouette per seed
+    scores: tuple[float, ...]  # one criterion score per seed
 
     @property
     def mean(self) -> float:
@@ -82,26 +139,26 @@ def tune(
     grid: Mapping[str, Sequence[Any]],
     seeds: Sequence[int],
     on_candidate: Callable[[Candidate], None] | None = None,
-    space: str = "input",
+    criterion: Criterion = Criterion(),
 ) -> list[Candidate]:
-    """Train every candidate on every seed; return them best first by mean silhouette in ``space``."""
-    _check_space(space)
+    """Train every candidate on every seed; return them best first by their mean ``criterion`` score."""
     settings_list = candidates(grid)
     # Validate every candidate before the first (long) training starts.
     for settings in settings_list:
         prepare(resolve_config(registry, *base_layers, as_layer(settings)), registry)
     results = []
     for settings in settings_list:
-        scores = tuple(_score(registry, [*base_layers, as_layer(settings), {"seed": seed}], space) for seed in seeds)
+        scores = tuple(_score(registry, [*base_layers, as_layer(settings), {"seed": seed}], criterion)
+                       for seed in seeds)
         results.append(Candidate(settings, scores))
         if on_candidate is not None:
             on_candidate(results[-1])
     return sorted(results, key=lambda c: -c.mean)
 
 
-def _score(registry: Registry, layers: Sequence[dict[str, Any]], space: str) -> float:
+def _score(registry: Registry, layers: Sequence[dict[str, Any]], criterion: Criterion) -> float:
     prepared = prepare(resolve_config(registry, *layers), registry)
-    return silhouette(execute(prepared), prepared.data.images, space)
+    return criterion.score(execute(prepared), prepared)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:

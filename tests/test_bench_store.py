@@ -51,8 +51,10 @@ def test_run_bench_trains_only_what_is_missing(registry, tmp_path):
                         on_record=lambda record, reused: seen.append((record.seed, reused)))
     assert seen == [(0, True), (1, False)]
     assert records[0].scores["dsc-post"]["acc"] == 0.25
-    # a new run records the label-free criterion of dscsc tune beside its scores
+    # a new run records the label-free criteria of dscsc tune and its own labels beside its scores
     assert records[1].silhouette is not None and -1.0 <= records[1].silhouette <= 1.0
+    assert records[1].subspace_fit is not None and 0.0 <= records[1].subspace_fit <= 1.0
+    assert records[1].labels is not None and len(records[1].labels) == 200 and set(records[1].labels) <= set(range(5))
     assert len(list((tmp_path / "tiny").glob("seed1-*.json"))) == 1
 
 

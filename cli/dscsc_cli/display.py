@@ -64,9 +64,9 @@ def plugins_table(rows: list[dict]) -> None:
     stdout.print(table)
 
 
-def tuning_table(ranked, space: str = "input") -> None:
-    table = Table(title=f"dscsc tune: candidates by mean silhouette in the {space} space (labels not used)")
-    for column in ("rank", "settings", "silhouette (mean)", "per seed"):
+def tuning_table(ranked, criterion: str) -> None:
+    table = Table(title=f"dscsc tune: candidates by mean {criterion} (labels not used)")
+    for column in ("rank", "settings", "score (mean)", "per seed"):
         table.add_column(column)
     for rank, candidate in enumerate(ranked, 1):
         settings = ", ".join(f"{key}={value}" for key, value in candidate.settings.items())

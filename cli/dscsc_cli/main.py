@@ -165,21 +165,29 @@ def tune(
         "input", "--space",
         help="Where the silhouette is measured: input (the pixels, one space for every candidate) or embedding.",
     ),
+    criterion: str = typer.Option(
+        "silhouette", "--criterion",
+        help="silhouette (compact clusters, the paper's) or subspace (each cluster fits a low-dim subspace).",
+    ),
+    subspace_dim: int | None = typer.Option(
+        None, "--subspace-dim", help="Per-cluster dimension for --criterion subspace (default: the clusterer's dim)."
+    ),
 ) -> None:
-    """Search settings without labels: the best candidate has the highest mean silhouette of its clusters."""
+    """Search settings without labels: the best candidate has the highest mean criterion score."""
     with report_errors():
-        from dscsc_core.tuning import parse_grid
+        from dscsc_core.tuning import Criterion, parse_grid
         from dscsc_core.tuning import tune as run_tune
 
         from .display import tuning_table
 
+        chosen = Criterion(criterion, space, subspace_dim)
         registry, layers = _recipe(preset, config, plugin, data_root)
         parsed = parse_grid(grid)
-        ranked = run_tune(registry, layers, parsed, _seed_list(seeds), space=space,
-                          on_candidate=lambda c: typer.echo(f"silhouette {c.mean:.4f}  {c.settings}", err=True))
-        tuning_table(ranked, space)
+        ranked = run_tune(registry, layers, parsed, _seed_list(seeds), criterion=chosen,
+                          on_candidate=lambda c: typer.echo(f"{chosen.name} {c.mean:.4f}  {c.settings}", err=True))
+        tuning_table(ranked, chosen.describe())
         if write is not None:
-            _write_best(write, ranked[0].settings)
+            _write_best(write, ranked[0].settings, chosen.describe())
 
 
 def _typed(text: str) -> Any:
@@ -192,12 +200,12 @@ def _typed(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def _write_best(path: Path, settings: dict[str, Any]) -> None:
+def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
     from dscsc_core.runner import atomic_write_text
     from dscsc_core.tuning import as_layer
 
     layer = as_layer({key: _typed(value) for key, value in settings.items()})
-    lines = ["# Chosen by `dscsc tune` (highest mean silhouette; labels not used)."]
+    lines = [f"# Chosen by `dscsc tune` (highest mean {criterion}; labels not used)."]
     lines += [f"{key} = {json.dumps(value)}" for key, value in layer.items() if key != "params"]
     if layer["params"]:
         lines += ["", "[params]"] + [f'"{key}" = {json.dumps(value)}' for key, value in layer["params"].items()]
