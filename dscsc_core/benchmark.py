@@ -77,49 +77,49 @@ def record_path(folder: Path, case: BenchCase, seed: int, fingerprint: str) -> P
     return folder / case.group / case.name / f"seed{seed}-{fingerprint[:12]}.json"
 
 
-def load_record(path: Path, fingerprint: str) -> BenchRecord | None:
-    """The run stored at ``path`` if it was made with these settings, else None (missing, unreadable)."""
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The stored record at ``path`` as a dict, or None when it is unreadable or not a record."""
     try:
         data = json.loads(path.read_text())
+        return data if isinstance(data, dict) and {"fingerprint", "seed"} <= set(data) else None
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(data, dict) or data.get("fingerprint") != fingerprint:
-        return None
-    return BenchRecord(**data)
 
 
 class RecordStore:
     """The stored runs under one folder, found by (settings fingerprint, seed) under any case name.
 
     A case stored under another name (the main ORL row and Table 4's full model, or an ablation
-    that a preset later adopted) is reused and reported under the name asked for.
+    that a preset later adopted) is reused and reported under the name asked for. Every file is
+    read once, when the store is opened.
     """
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
-        self._paths: dict[tuple[str, int], Path] = {}
+        # (fingerprint, seed) -> {path: record data}, files in sorted order.
+        self._stored: dict[tuple[str, int], dict[Path, dict[str, Any]]] = {}
         for path in sorted(self.folder.glob("**/seed*.json")):
-            try:
-                data = json.loads(path.read_text())
-                self._paths.setdefault((data["fingerprint"], int(data["seed"])), path)
-            except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError):
-                continue
+            data = _read_record(path)
+            if data is not None:
+                self._stored.setdefault((str(data["fingerprint"]), int(data["seed"])), {})[path] = data
 
     def find(self, case: BenchCase, fingerprint: str, seed: int) -> BenchRecord | None:
-        own = load_record(record_path(self.folder, case, seed, fingerprint), fingerprint)
-        if own is not None:
-            return own
-        elsewhere = self._paths.get((fingerprint, seed))
-        record = load_record(elsewhere, fingerprint) if elsewhere is not None else None
-        if record is not None:
-            record.case, record.group = case.name, case.group
+        """The case's own record if stored, else the same settings and seed stored under another name."""
+        stored = self._stored.get((fingerprint, seed), {})
+        own = record_path(self.folder, case, seed, fingerprint)
+        path = own if own in stored else next(iter(stored), None)
+        if path is None:
+            return None
+        record = BenchRecord(**stored[path])
+        record.case, record.group = case.name, case.group
         return record
 
     def save(self, case: BenchCase, record: BenchRecord) -> None:
         path = record_path(self.folder, case, record.seed, record.fingerprint)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(record.to_dict(), indent=2, default=str) + "\n")
-        self._paths[(record.fingerprint, record.seed)] = path
+        data = record.to_dict()
+        atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+        self._stored.setdefault((record.fingerprint, record.seed), {})[path] = data
 
 
 def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str]) -> BenchRecord:

@@ -59,14 +59,18 @@ def silhouette(result: RunResult, images: torch.Tensor | None = None, space: str
     return float(silhouette_score(points, labels, metric="cosine"))
 
 
+def _check_subspace_dim(dim: int) -> None:
+    if dim < 1:
+        raise ConfigError(f"the subspace dimension must be at least 1; got {dim}")
+
+
 def subspace_fit(images: torch.Tensor, labels: np.ndarray, dim: int) -> float:
     """Share of the energy of the unit-norm input rows that one ``dim``-dim subspace per cluster explains.
 
     1 − (1/N) Σ_k Σ_{i>dim} σ_i(X_k)², with X_k the rows predicted in cluster k: in [0, 1], higher
     is better, 1 when every predicted cluster lies in a ``dim``-dimensional linear subspace.
     """
-    if dim < 1:
-        raise ConfigError(f"the subspace dimension must be at least 1; got {dim}")
+    _check_subspace_dim(dim)
     rows = torch.nn.functional.normalize(images.reshape(len(images), -1).double().cpu(), dim=1)
     groups = torch.as_tensor(np.asarray(labels))
     # One SVD per cluster (K of them), not per sample.
@@ -86,8 +90,8 @@ class Criterion:
         if self.name not in CRITERIA:
             raise ConfigError(f"tuning criterion must be one of {', '.join(CRITERIA)}; got {self.name!r}")
         _check_space(self.space)
-        if self.dim is not None and self.dim < 1:
-            raise ConfigError(f"the subspace dimension must be at least 1; got {self.dim}")
+        if self.dim is not None:
+            _check_subspace_dim(self.dim)
 
     def describe(self) -> str:
         if self.name == "silhouette":
