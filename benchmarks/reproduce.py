@@ -1,14 +1,18 @@
 """Reproduce the paper's tables with the committed presets and write docs/results.md.
 
 Usage:
-    python benchmarks/reproduce.py [--suite main,table4,fig3,balance] [--datasets orl,umist,...]
+    python benchmarks/reproduce.py [--suite dscnet,main,table4,fig3] [--datasets orl,umist,...]
                                    [--seeds 5] [--sweep-seeds 5] [--runs bench-runs] [--threads 2]
     python benchmarks/reproduce.py --report-only      # re-render docs/results.md from stored runs
 
-Every (configuration, seed) trains once and is scored by both clusterers on the same C: `spectral`
-on A = ½(|C| + |Cᵀ|) as the paper describes, and `dsc-post` (DSC-Net's post-processing). Runs are
-stored under --runs and reused, so an interrupted reproduction resumes where it stopped.
-The dataset files are read from the data root (--data-root, else $DSCSC_DATA).
+Suites: ``dscnet`` (the DSC-Net-L2 recipe, ``dscnet-*`` presets, beside the reference implementation's
+measured figures in benchmarks/reference-dscnet.toml), ``main`` (DSCSC, Tables 2 and 3), ``table4``
+(ORL module ablation) and ``fig3`` (ORL, ACC versus k). Every (configuration, seed) trains once and
+is scored by both clusterers on the same C: `spectral` on A = ½(|C| + |Cᵀ|) as the paper describes,
+and `dsc-post` (DSC-Net's post-processing). Runs are stored under --runs and reused, and so is every
+finished Stage I (--runs/stage1), so an interrupted reproduction resumes where it stopped and the
+ablations pay for Stage I once. The dataset files are read from the data root (--data-root, else
+$DSCSC_DATA).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import argparse
 import datetime
 import os
 import platform
+import statistics
+import tomllib
 from pathlib import Path
 
 import torch
@@ -24,19 +30,21 @@ import torch
 from dscsc_core.benchmark import BenchCase, RecordStore, run_bench, summarise
 from dscsc_core.registry import Registry, load_registry
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+HERE = Path(__file__).resolve().parent
+DOCS = HERE.parent / "docs"
+REFERENCE = HERE / "reference-dscnet.toml"
 CLUSTERERS = ("spectral", "dsc-post")
-MAIN_DATASETS = ("orl", "yaleb", "umist", "mnist1000", "coil20")
-TIME_TARGET_S = {"orl": 120, "umist": 180, "mnist1000": 300, "coil20": 300, "yaleb": 1200, "yaleb-2432": 1200}
+# The paper's five datasets: the DSCSC preset of each and the DSC-Net recipe it builds on.
+MAIN_DATASETS = ("orl", "yaleb-2432", "umist", "mnist1000", "coil20")
+DSCNET_OF = {"orl": "dscnet-orl", "yaleb-2432": "dscnet-yaleb", "umist": "dscnet-umist",
+             "mnist1000": "dscnet-mnist1000", "coil20": "dscnet-coil20"}
+TIME_TARGET_S = {"orl": 120, "umist": 180, "mnist1000": 300, "coil20": 300, "yaleb-2432": 1800}
 SWEEP_K = (0, 5, 10, 15, 20, 25, 30)
-# The self-expression balance ablation: each preset against the same preset with the other L_SEM
-# reduction (eq. 3 summed as printed, or per sample); the presets' own choice is label-free (dscsc tune).
-SEM_REDUCTIONS = ("sum", "mean")
-# Table 4 of the paper (ORL, ACC / NMI %): rows and the overrides that remove a module.
+# Table 4 of the paper (ORL, ACC / NMI %): its rows, as presets and the overrides that remove a module.
 TABLE4 = (
-    ("DRH", {"beta": 0.0, "augment": "none"}, (86.00, 90.34)),
-    ("DRH+SCH", {"augment": "none"}, (87.00, 92.10)),
-    ("Augmentation+DRH+SCH", {}, (90.75, 94.44)),
+    ("DRH", "dscnet-orl", {}, (86.00, 90.34)),
+    ("DRH+SCH", "orl", {"augment": "none"}, (87.00, 92.10)),
+    ("Augmentation+DRH+SCH", "orl", {}, (90.75, 94.44)),
 )
 
 
@@ -50,22 +58,13 @@ def preset_case(registry: Registry, name: str, overrides: dict | None = None, la
 
 def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]]:
     return {
+        "dscnet": [preset_case(registry, DSCNET_OF[name], data_root=data_root) for name in datasets],
         "main": [preset_case(registry, name, data_root=data_root) for name in datasets],
-        "table4": [preset_case(registry, "orl", overrides or None, "orl" if not overrides else f"orl {row}", data_root)
-                   for row, overrides, _ in TABLE4],
-        "fig3": [preset_case(registry, "orl", None if k == 10 else {"params": {"miner": {"k": k}}},
-                             "orl" if k == 10 else f"orl k={k}", data_root) for k in SWEEP_K],
-        "balance": [preset_case(registry, name, {"sem_reduction": other}, f"{name} sem={other}", data_root)
-                    for name in datasets for other in [_other_reduction(registry, name)]],
+        "table4": [preset_case(registry, preset, overrides or None, row, data_root)
+                   for row, preset, overrides, _ in TABLE4],
+        "fig3": [preset_case(registry, "orl", {"params": {"miner": {"k": k}}}, f"orl k={k}", data_root)
+                 for k in SWEEP_K],
     }
-
-
-def preset_reduction(registry: Registry, name: str) -> str:
-    return registry.preset(name).read().get("sem_reduction", SEM_REDUCTIONS[0])
-
-
-def _other_reduction(registry: Registry, name: str) -> str:
-    return next(reduction for reduction in SEM_REDUCTIONS if reduction != preset_reduction(registry, name))
 
 
 def machine_line(threads: int) -> str:
@@ -86,16 +85,63 @@ def cell(summary, metric: str) -> str:
     return f"{100 * summary.mean[metric]:.2f} ± {100 * summary.std[metric]:.2f}"
 
 
-def main_table(registry, records) -> list[str]:
-    lines = ["| dataset | clusterer | seeds | ACC % | NMI % | ARI % | s / seed | paper ACC / NMI | ACC gap |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {spread:.2f}"
+
+
+def step_seconds(records, case: str, stage: str) -> str:
+    values = [r.step_seconds[stage] for r in records if r.case == case and stage in r.step_seconds]
+    return f"{statistics.mean(values):.3f}" if values else "-"
+
+
+def paper_numbers(registry, case: str) -> dict:
+    """The paper's ACC / NMI recorded in the preset named ``case``, if there is one."""
+    if case not in registry.presets:
+        return {}
+    return registry.preset(case).read().get("preset", {}).get("paper", {})
+
+
+def main_table(registry, records, dscnet_records) -> list[str]:
+    lines = ["| dataset | clusterer | seeds | ACC % | NMI % | ARI % | s / seed | paper ACC / NMI | ACC gap | "
+             "dscnet ACC % (same clusterer) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for clusterer in CLUSTERERS:
+        base = {s.case: s for s in summarise(dscnet_records, clusterer)}
         for s in summarise(records, clusterer):
-            paper = registry.preset(s.case).read().get("preset", {}).get("paper", {})
+            paper = paper_numbers(registry, s.case)
             gap = f"{100 * s.mean['acc'] - paper['acc']:+.2f}" if paper else "-"
             paper_cell = f"{paper['acc']:.2f} / {paper['nmi']:.2f}" if paper else "-"
+            below = base.get(DSCNET_OF.get(s.case, ""))
             lines.append(f"| {s.case} | {clusterer} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | "
-                         f"{cell(s, 'ari')} | {s.seconds:.0f} | {paper_cell} | {gap} |")
+                         f"{cell(s, 'ari')} | {s.seconds:.0f} | {paper_cell} | {gap} | "
+                         f"{cell(below, 'acc') if below else '-'} |")
+    return lines
+
+
+def reference_figures() -> dict:
+    if not REFERENCE.is_file():
+        return {}
+    with REFERENCE.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def parity_table(registry, records) -> list[str]:
+    """The dscnet recipe beside the reference implementation's measured figures (same Stage I budget)."""
+    reference = reference_figures().get("from_scratch", {})
+    ours = {s.case: s for s in summarise(records, "dsc-post")}
+    lines = ["| dataset | implementation | seeds | ACC % | NMI % | Stage I s / step | Stage II s / step |",
+             "|---|---|---|---|---|---|---|"]
+    for dataset, preset in DSCNET_OF.items():
+        figures = reference.get(dataset)
+        if figures:
+            lines.append(f"| {dataset} | reference (XifengGuo/DSC-Net, {figures['stage1_steps']} AE steps) | "
+                         f"{len(figures['acc'])} | {mean_std(figures['acc'])} | {mean_std(figures['nmi'])} | "
+                         f"{figures['stage1_step_s']:.3f} | {figures['stage2_step_s']:.3f} |")
+        if preset in ours:
+            s = ours[preset]
+            lines.append(f"| {dataset} | dscsc `--preset {preset}` | {len(s.seeds)} | {cell(s, 'acc')} | "
+                         f"{cell(s, 'nmi')} | {step_seconds(records, preset, 'stage1')} | "
+                         f"{step_seconds(records, preset, 'stage2')} |")
     return lines
 
 
@@ -110,71 +156,27 @@ def time_table(records) -> list[str]:
 
 
 def table4(records) -> list[str]:
-    by_case = {s.case: s for s in summarise(records, "dsc-post")}
+    post = {s.case: s for s in summarise(records, "dsc-post")}
     spectral = {s.case: s for s in summarise(records, "spectral")}
-    lines = ["| modules | seeds | ACC % (dsc-post) | NMI % (dsc-post) | ACC % (spectral) | paper ACC / NMI |",
-             "|---|---|---|---|---|---|"]
-    for row, overrides, paper in TABLE4:
-        name = "orl" if not overrides else f"orl {row}"
-        if name in by_case:
-            s, p = by_case[name], spectral[name]
-            lines.append(f"| {row} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | {cell(p, 'acc')} | "
-                         f"{paper[0]:.2f} / {paper[1]:.2f} |")
+    lines = ["| modules | preset | seeds | ACC % (dsc-post) | NMI % (dsc-post) | ACC % (spectral) | paper ACC / NMI |",
+             "|---|---|---|---|---|---|---|"]
+    for row, preset, overrides, paper in TABLE4:
+        if row in post:
+            s, p = post[row], spectral[row]
+            how = f"`{preset}`" + "".join(f" `--{key} {value}`" for key, value in overrides.items())
+            lines.append(f"| {row} | {how} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | "
+                         f"{cell(p, 'acc')} | {paper[0]:.2f} / {paper[1]:.2f} |")
     return lines
 
 
 def sweep(records) -> tuple[list[str], list[tuple[int, object, object]]]:
     post = {s.case: s for s in summarise(records, "dsc-post")}
     spectral = {s.case: s for s in summarise(records, "spectral")}
-    points = []
-    for k in SWEEP_K:
-        name = "orl" if k == 10 else f"orl k={k}"
-        if name in post:
-            points.append((k, post[name], spectral[name]))
+    points = [(k, post[f"orl k={k}"], spectral[f"orl k={k}"]) for k in SWEEP_K if f"orl k={k}" in post]
     lines = ["| k | seeds | ACC % (dsc-post) | NMI % (dsc-post) | ACC % (spectral) |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {len(a.seeds)} | {cell(a, 'acc')} | {cell(a, 'nmi')} | {cell(b, 'acc')} |"
               for k, a, b in points]
     return lines, points
-
-
-def _case_mean(records, value, spec: str) -> dict[str, str]:
-    """Per case, the mean of ``value(record)`` over the records that have it, formatted; absent: no entry.
-
-    Older records may lack a value: then the cell says over how many of the case's seeds it is.
-    """
-    values: dict[str, list[float]] = {}
-    seeds: dict[str, int] = {}
-    for record in records:
-        seeds[record.case] = seeds.get(record.case, 0) + 1
-        if (v := value(record)) is not None:
-            values.setdefault(record.case, []).append(v)
-    return {case: format(sum(vs) / len(vs), spec) + ("" if len(vs) == seeds[case] else f" ({len(vs)} of {seeds[case]})")
-            for case, vs in values.items()}
-
-
-def _scale_ratio(record):
-    scale = record.feature_scale
-    return scale["final"] / scale["stage1_end"] if {"stage1_end", "final"} <= set(scale) else None
-
-
-def balance_table(registry, main_records, balance_records) -> list[str]:
-    """Each preset against the same preset with the other L_SEM reduction, and what Stage II did to the features."""
-    records = [*main_records, *balance_records]
-    # Three significant digits: a collapse can shrink the features a million-fold.
-    ratio = _case_mean(records, _scale_ratio, ".3g")
-    silhouette = _case_mean(records, lambda r: r.silhouette, ".3f")
-    fit = _case_mean(records, lambda r: r.subspace_fit, ".4f")
-    spectral = {s.case: s for s in summarise(records, "spectral")}
-    lines = ["| dataset | L_SEM | seeds | ACC % (dsc-post) | NMI % (dsc-post) | ACC % (spectral) | "
-             "feature scale after / before Stage II | silhouette (input, no labels) | subspace fit (no labels) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for s in sorted(summarise(records, "dsc-post"), key=lambda s: s.case):
-        dataset, _, variant = s.case.partition(" sem=")
-        variant = variant or f"{preset_reduction(registry, dataset)} (preset)"
-        lines.append(f"| {dataset} | {variant} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | "
-                     f"{cell(spectral[s.case], 'acc')} | {ratio.get(s.case, '-')} | {silhouette.get(s.case, '-')} | "
-                     f"{fit.get(s.case, '-')} |")
-    return lines
 
 
 def plot_sweep(points, path: Path) -> bool:
@@ -206,33 +208,33 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
            output: Path) -> str:
     store = RecordStore(folder)
     main_records = stored(registry, store, all_suites["main"], seeds)
-    balance_records = stored(registry, store, all_suites["balance"], seeds)
+    dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
     t4_records = stored(registry, store, all_suites["table4"], seeds)
     sweep_lines, points = sweep(stored(registry, store, all_suites["fig3"], sweep_seeds))
     figure = output.parent / "figures" / "orl-k-sweep.png"  # beside the report it belongs to
     plotted = bool(points) and plot_sweep(points, figure)
-    notes = Path(__file__).with_name("results-notes.md")
+    reference = reference_figures()
+    notes = HERE / "results-notes.md"
     parts = [
         "# Reproduction results", "",
         "Generated by `benchmarks/reproduce.py` from stored runs; do not edit by hand (notes come from "
-        "`benchmarks/results-notes.md`). Mean ± sample std over seeds 0..N-1, final epoch, never a best run "
+        "`benchmarks/results-notes.md`, the reference implementation's figures from "
+        "`benchmarks/reference-dscnet.toml`). Mean ± sample std over seeds 0..N-1, final epoch, never a best run "
         "or best epoch. Both clusterers score the same learned C.", "",
         f"- Command: `{command}`", f"- Machine: {machine}", "",
-        "## Tables 2 and 3: every dataset, both clusterers", "", *main_table(registry, main_records), "",
-        "ACC gap = our mean ACC minus the paper's DSCSC ACC (percentage points).", "",
+        "## Parity: the dscnet recipe against DSC-Net's reference implementation", "",
+        *parity_table(registry, dscnet_records), "",
+        *([f"Reference figures: {reference['measured']}", ""] if "measured" in reference else []),
+        "## Tables 2 and 3: DSCSC on every dataset, both clusterers", "",
+        *main_table(registry, main_records, dscnet_records), "",
+        "ACC gap = our mean ACC minus the paper's DSCSC ACC (percentage points). The last column is the "
+        "`dscnet-*` recipe (DSCSC without SCH and augmentation) on the same seeds and clusterer.", "",
         "## Time per seed", "", *time_table(main_records), "",
         "## Table 4: module ablation on ORL", "", *table4(t4_records), "",
         "## Figure 3: ACC versus k on ORL", "", *sweep_lines, "",
     ]
     if plotted:
         parts += ["![ACC versus k on ORL](figures/orl-k-sweep.png)", ""]
-    if balance_records:
-        balanced = {record.case.partition(" sem=")[0] for record in balance_records}
-        parts += ["## Self-expression balance: eq. 3 summed or per sample", "",
-                  "Each preset against the same preset with the other L_SEM reduction. The presets chose theirs "
-                  "without labels (`dscsc tune`, see their provenance); this ablation shows, with labels, what the "
-                  "other choice gives.", "",
-                  *balance_table(registry, [r for r in main_records if r.case in balanced], balance_records), ""]
     if notes.exists():
         parts += [notes.read_text().strip(), ""]
     return "\n".join(parts)
@@ -240,7 +242,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="main,table4,fig3")
+    parser.add_argument("--suite", default="dscnet,main,table4,fig3")
     parser.add_argument("--datasets", default=",".join(MAIN_DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sweep-seeds", type=int, default=5)

@@ -25,6 +25,7 @@ from .runner import atomic_write_text, execute, prepare, resolve_config
 from .tuning import Criterion
 
 METRICS = ("acc", "nmi", "ari")
+STAGE1_FOLDER = "stage1"  # beside the run records: finished Stage I runs that later cases share
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class BenchRecord:
     subspace_fit: float | None = None
     # The run's own predicted labels, so a later criterion can score it without training again.
     labels: list[int] | None = None
+    # Seconds per full-batch step of each stage (Stage I as it cost when it ran, also when reused).
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -122,16 +125,19 @@ class RecordStore:
         self._stored.setdefault((record.fingerprint, record.seed), {})[path] = data
 
 
-def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str]) -> BenchRecord:
-    """Train ``case`` once with ``seed``, then score every clusterer on the learned C."""
+def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str],
+             stage1_cache: Path | str | None = None) -> BenchRecord:
+    """Train ``case`` once with ``seed`` (reusing a stored Stage I from ``stage1_cache``), then score
+    every clusterer on the learned C."""
     prepared = prepare(resolve_config(registry, *case.layers, {"seed": seed}), registry)
     if prepared.data.labels is None:
         from .errors import DataError
 
         raise DataError(f"benchmark case '{case.name}' needs a labelled dataset; '{prepared.data.name}' has no labels")
-    result = execute(prepared)
+    result = execute(prepared, stage1_cache=stage1_cache)
     timings = result.summary["timings"]
-    train_s = timings["total_s"] - timings["cluster_s"]
+    # The time a seed costs from scratch: a reused Stage I counts with what it cost when it ran.
+    train_s = timings["total_s"] - timings["cluster_s"] + (result.summary["stage1"]["stored_seconds"] or 0.0)
     scores = {}
     for name in clusterers:
         clusterer = _clusterer_for(registry, prepared, name)
@@ -141,7 +147,15 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
     config = result.summary["config"]
     return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), train_s, scores, config,
                        result.summary["feature_scale"], Criterion("silhouette").score(result, prepared),
-                       Criterion("subspace").score(result, prepared), [int(label) for label in result.labels])
+                       Criterion("subspace").score(result, prepared), [int(label) for label in result.labels],
+                       _step_seconds(result.summary))
+
+
+def _step_seconds(summary: dict[str, Any]) -> dict[str, float]:
+    stage1_s = summary["stage1"]["stored_seconds"] or summary["timings"].get("pretrain_s", 0.0)
+    steps = {"stage1": summary["pretrain_epochs_run"], "stage2": summary["config"]["epochs"]}
+    seconds = {"stage1": stage1_s, "stage2": summary["timings"]["finetune_s"]}
+    return {stage: seconds[stage] / steps[stage] for stage in steps if steps[stage]}
 
 
 def _clusterer_for(registry: Registry, prepared, name: str):
@@ -159,7 +173,8 @@ def run_bench(
     folder: Path | str,
     on_record: Callable[[BenchRecord, bool], None] | None = None,
 ) -> list[BenchRecord]:
-    """Every case x seed, reusing stored runs; ``on_record(record, reused)`` after each."""
+    """Every case x seed, reusing stored runs and, from ``folder``/stage1, stored Stage I runs;
+    ``on_record(record, reused)`` after each."""
     store = RecordStore(folder)
     clusterers = list(clusterers)
     records = []
@@ -169,7 +184,7 @@ def run_bench(
             record = store.find(case, fingerprint, seed)
             reused = record is not None and set(clusterers) <= set(record.scores)
             if not reused:
-                record = run_case(registry, case, seed, clusterers)
+                record = run_case(registry, case, seed, clusterers, Path(folder) / STAGE1_FOLDER)
                 store.save(case, record)
             records.append(record)
             if on_record is not None:

@@ -39,6 +39,22 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def _save_torch(data: dict[str, Any], path: Path) -> None:
+    """Temporary file, fsync, rename: a killed process never leaves a truncated file."""
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(buffer.getvalue())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 @dataclass
 class Checkpoint:
     stage: str  # "pretrain" or "finetune": the stage whose ``epoch`` was the last one completed
@@ -53,22 +69,10 @@ class Checkpoint:
     timings: dict[str, float] = field(default_factory=dict)
     cuda_rng: list[torch.Tensor] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration, for --resume
+    feature_scale: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path | str) -> None:
-        """Temporary file, fsync, rename: a killed process never leaves a truncated checkpoint."""
-        path = Path(path)
-        buffer = io.BytesIO()
-        torch.save({"format": FORMAT, **self.__dict__}, buffer)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(buffer.getvalue())
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        _save_torch({"format": FORMAT, **self.__dict__}, Path(path))
 
     @classmethod
     def load(cls, path: Path | str, expected_fingerprint: str | None = None) -> Checkpoint:
@@ -88,3 +92,37 @@ class Checkpoint:
                 "saved with (dscsc run --resume DIR, no other settings)"
             )
         return checkpoint
+
+
+@dataclass
+class StageOne:
+    """A finished Stage I: the network after pretraining, the random state it ended with and its history.
+
+    Stored once per Stage I settings and seed (see ``runner.StageOneCache``) and restored in place
+    of running Stage I, so ablations that share it (Table 4 rows, a k sweep, tuning) pay it once
+    and still end exactly as a run that trained Stage I itself.
+    """
+
+    fingerprint: str
+    network: dict[str, torch.Tensor]
+    rng: torch.Tensor
+    cuda_rng: list[torch.Tensor] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    pretrain_epochs_run: int = 0
+    seconds: float = 0.0  # what Stage I cost when it ran
+    feature_scale: dict[str, float] = field(default_factory=dict)
+
+    def save(self, path: Path | str) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_torch({"format": FORMAT, **self.__dict__}, path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> StageOne | None:
+        """The stored Stage I at ``path``, or None when it is absent or unreadable (then Stage I runs again)."""
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+            data.pop("format")
+            return cls(**data)
+        except Exception:  # a missing or damaged cache entry only costs a re-run
+            return None

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .losses import SEM_REDUCTIONS
 from .params import Param
-from .trainer import TrainingConfig
+from .settings import RUN_ONLY_SETTINGS, TRAINING_SETTINGS, TrainingConfig
 
 # Which plugin kind each selection option picks; ``augment`` is the CLI's word for the augmentation policy.
 SELECTIONS: dict[str, str] = {
@@ -23,91 +22,26 @@ SELECTIONS: dict[str, str] = {
     "clusterer": "clusterer",
 }
 
-_TRAINING_DEFAULTS = TrainingConfig()
-
-
-def _method(name: str, type_: Any, help_text: str, **limits: float) -> Param:
-    """A setting of the method itself: its default is TrainingConfig's."""
-    return Param(name, type_, getattr(_TRAINING_DEFAULTS, name), help_text, **limits)
-
-
-# Every scalar setting of a run, with its default, type and allowed range.
-RUN_PARAMS: tuple[Param, ...] = (
+SELECTION_SETTINGS: tuple[Param, ...] = (
     Param("dataset", str, "digits", "dataset source"),
     Param("encoder", str, "conv1", "encoder + mirrored decoder"),
     Param("augment", str, "geometric", "augmentation policy building the positive view"),
     Param("miner", str, "knn", "negative miner of the contrastive head"),
     Param("regularizer", str, "l2", "penalty R(C) of the self-expression loss"),
     Param("clusterer", str, "dsc-post", "turns C into labels"),
-    _method("pretrain_epochs", int, "Stage I epochs (full-batch steps), no self-expression", min=0),
-    _method("epochs", int, "Stage II epochs (full-batch steps) with self-expression", min=0),
-    _method("lr", float, "Adam learning rate", min=0),
-    Param("alpha", float, None, "SEM trade-off alpha; default 10^(K/10-3)", min=0),
-    _method("beta", float, "weight of the contrastive loss", min=0),
-    _method("gamma", float, "weight of the self-expression loss", min=0),
-    Param("sem_reduction", str, _TRAINING_DEFAULTS.sem_reduction,
-          "self-expression loss as printed (sum over samples) or per sample (mean, the footing of DRH and SCH)",
-          choices=SEM_REDUCTIONS),
-    _method("temperature", float, "temperature rho of the contrastive loss", min=1e-6),
-    _method("head_dim", int, "output size of the contrastive head (paper: 64/128/256)", min=1),
-    _method("head_hidden", int, "hidden width of the contrastive head", min=1),
-    _method("coef_init_std", float, "std of the random initial coefficients", min=0),
-    _method("pretrain_tol", float, "stop Stage I when reconstruction improves less (relative)", min=0),
-    _method("pretrain_patience", int, "window in epochs of the Stage I plateau rule", min=1),
-    Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
-    Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2),
-    _method("eval_every", int, "score C with the clusterer every E Stage II epochs when labels exist (0: off)",
-            min=0),
-    _method("checkpoint_every", int, "save a checkpoint in --out every E epochs (0: only on Ctrl-C/SIGTERM)", min=0),
-    Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
-    _method("seed", int, "seed of init, augmentation and clustering", min=0),
-    Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
 )
+
+# Every scalar setting of a run, with its default, type and allowed range.
+RUN_PARAMS: tuple[Param, ...] = (*SELECTION_SETTINGS, *TRAINING_SETTINGS, *RUN_ONLY_SETTINGS)
 _RUN_PARAM_BY_NAME = {p.name: p for p in RUN_PARAMS}
 # Keys a run file may carry that are not run settings: a preset's description/provenance, and the
 # local plugins to load before the run is resolved.
 METADATA_TABLES = frozenset({"preset", "plugins"})
 CORE_SETTINGS = frozenset(_RUN_PARAM_BY_NAME)
-_TRAINING_FIELDS = {f.name for f in fields(TrainingConfig)}
+_TRAINING_FIELDS = tuple(p.name for p in TRAINING_SETTINGS)
 
 
-def _default(name: str) -> Any:
-    return field(default=_RUN_PARAM_BY_NAME[name].default)
-
-
-@dataclass
-class RunConfig:
-    """A fully resolved run: plugin choices, method settings and plugin parameters."""
-
-    dataset: str = _default("dataset")
-    encoder: str = _default("encoder")
-    augment: str = _default("augment")
-    miner: str = _default("miner")
-    regularizer: str = _default("regularizer")
-    clusterer: str = _default("clusterer")
-    pretrain_epochs: int = _default("pretrain_epochs")
-    epochs: int = _default("epochs")
-    lr: float = _default("lr")
-    alpha: float | None = _default("alpha")
-    beta: float = _default("beta")
-    gamma: float = _default("gamma")
-    sem_reduction: str = _default("sem_reduction")
-    temperature: float = _default("temperature")
-    head_dim: int = _default("head_dim")
-    head_hidden: int = _default("head_hidden")
-    coef_init_std: float = _default("coef_init_std")
-    pretrain_tol: float = _default("pretrain_tol")
-    pretrain_patience: int = _default("pretrain_patience")
-    input_scale: float = _default("input_scale")
-    n_clusters: int | None = _default("n_clusters")
-    eval_every: int = _default("eval_every")
-    checkpoint_every: int = _default("checkpoint_every")
-    data_root: str | None = _default("data_root")
-    seed: int = _default("seed")
-    device: str = _default("device")
-    # Plugin parameters: plain ("k") or qualified by kind ("miner.k"); routed when the run starts.
-    params: dict[str, Any] = field(default_factory=dict)
-
+class _RunConfigMethods:
     def training(self) -> TrainingConfig:
         return TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_FIELDS})
 
@@ -139,12 +73,39 @@ class RunConfig:
         return cls(**parsed, params=params)
 
 
+RunConfig = make_dataclass(
+    "RunConfig",
+    [(p.name, Any, field(default=p.default)) for p in RUN_PARAMS]
+    # Plugin parameters: plain ("k") or qualified by kind ("miner.k"); routed when the run starts.
+    + [("params", dict, field(default_factory=dict))],
+    bases=(_RunConfigMethods,),
+    namespace={"__module__": __name__},
+)
+RunConfig.__doc__ = "A fully resolved run: plugin choices, method settings (RUN_PARAMS) and plugin parameters."
+
+
 def _drop_params_of(params: dict[str, Any], option: str) -> None:
     """A later layer picked another plugin for ``option``: parameters written for the earlier one
     (``augment.degrees`` of a preset whose augmentation a flag now replaces) no longer apply."""
     prefixes = {f"{option}.", f"{SELECTIONS[option]}."}
     for key in [k for k in params if any(k.startswith(p) for p in prefixes)]:
         del params[key]
+
+
+def merge_preset(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """A preset built on ``base``: its own settings win; plugin parameters merge per key, except that
+    a plugin the preset replaces takes none of the base's parameters with it. The ``[preset]`` table
+    is the preset's own, with the base's provenance for every value the preset does not re-explain."""
+    merged = {**base, **own}
+    params = flatten_params(base.get("params", {}))
+    for option in SELECTIONS:
+        if option in own and own[option] != base.get(option):
+            _drop_params_of(params, option)
+    params.update(flatten_params(own.get("params", {})))
+    merged["params"] = params
+    provenance = {**base.get("preset", {}).get("provenance", {}), **own.get("preset", {}).get("provenance", {})}
+    merged["preset"] = {**own.get("preset", {}), "provenance": provenance}
+    return merged
 
 
 def flatten_params(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -44,7 +44,7 @@ class DataRoot:
             f"put the file there or point dscsc at your copy with --data-root DIR or {DATA_ENV}=DIR"
         )
 
-    def user_file(self, given: str, dataset: str) -> Path:
+    def user_file(self, given: str, owner: str) -> Path:
         """A user-named file: absolute, relative to the working folder, or relative to the data root."""
         path = Path(given).expanduser()
         candidates = [path] if path.is_absolute() else [path, self.path / path]
@@ -52,4 +52,4 @@ class DataRoot:
             if candidate.exists():
                 return candidate
         where = " or ".join(str(c) for c in candidates)
-        raise DataError(f"dataset '{dataset}': {given} not found (looked for {where})")
+        raise DataError(f"{owner}: {given} not found (looked for {where})")

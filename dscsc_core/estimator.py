@@ -45,7 +45,6 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
         alpha: float | None = None,
         beta: float = 10.0,
         gamma: float = 1.0,
-        sem_reduction: str = "sum",
         temperature: float = 0.1,
         head_dim: int = 64,
         input_scale: float = 1.0,
@@ -66,7 +65,6 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
         self.alpha = alpha
         self.beta = beta
         self.gamma = gamma
-        self.sem_reduction = sem_reduction
         self.temperature = temperature
         self.head_dim = head_dim
         self.input_scale = input_scale
@@ -76,7 +74,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
     def _run_config(self) -> RunConfig:
         settings = {name: getattr(self, name) for name in (
             "encoder", "augment", "miner", "regularizer", "clusterer", "pretrain_epochs", "epochs", "lr", "alpha",
-            "beta", "gamma", "sem_reduction", "temperature", "head_dim", "input_scale", "device")}
+            "beta", "gamma", "temperature", "head_dim", "input_scale", "device")}
         settings["seed"] = 0 if self.random_state is None else self.random_state
         return RunConfig.from_layers(settings, {"params": dict(self.plugin_params or {})})
 
@@ -109,7 +107,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
             raise ValueError(f"n_clusters={self.n_clusters} must be between 1 and the {X.shape[0]} samples")
         registry = load_registry()
         _, parts = build_components(config, registry)
-        images = self._images(X, shape) * config.input_scale
+        images = self._images(X, shape)
         trainer = Trainer(config.training(), parts["encoder"], parts["augment"], parts["miner"],
                           parts["regularizer"], device=resolve_device(config.device))
         trained = trainer.fit(images, n_clusters)

@@ -49,9 +49,14 @@ class Encoder(Component):
 
 # --------------------------------------------------------------------------- augmentation
 class AugmentationPolicy(Component):
-    """Returns an augmented view of a batch, with fresh per-sample randomness on every call."""
+    """Returns an augmented view of a batch, with fresh per-sample randomness on every call.
+
+    A policy whose ``identity`` is True returns the images unchanged; the trainer then keeps one
+    view (no second reconstruction, SCH's positive is the sample itself) and never calls it.
+    """
 
     kind = "augmentation"
+    identity: ClassVar[bool] = False
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4:

@@ -1,4 +1,9 @@
-"""The paper's losses (eqs. 3-9), written once and vectorised over all N samples."""
+"""The paper's losses (eqs. 3-9), written once and vectorised over all N samples.
+
+Every term is a sum over samples, as in DSC-Net, where eqs. 8 and 9 print a mean (1/N): that is
+the reading under which DSCSC without SCH and augmentation *is* DSC-Net (docs/method.md,
+"The balance of the terms").
+"""
 
 from __future__ import annotations
 
@@ -22,37 +27,37 @@ def positive_log_likelihood(h: torch.Tensor, h_aug: torch.Tensor, temperature: f
     return torch.diagonal(torch.log_softmax(_cosine_logits(h_aug, h, temperature), dim=1))
 
 
-def _anchor_probabilities_by_sample(h: torch.Tensor, temperature: float) -> torch.Tensor:
-    """[j, i] = P(i | x_j). The logits are symmetric, so eq. 5's softmax over anchors is a row softmax."""
+def anchor_probabilities_by_sample(h: torch.Tensor, temperature: float) -> torch.Tensor:
+    """P(i | x_j) of eq. 5 as an N x N matrix [j, i].
+
+    The logits are symmetric, so eq. 5's softmax over anchors is a row softmax.
+    """
     return torch.softmax(_cosine_logits(h, h, temperature), dim=1)
 
 
-def anchor_probabilities(h: torch.Tensor, temperature: float) -> torch.Tensor:
-    """P(i | x_j) of eq. 5 as an N x N matrix [i, j]: softmax over anchors k of sim(h_k, h_j) / ρ."""
-    return _anchor_probabilities_by_sample(h, temperature).T
-
-
 def sch_loss(h: torch.Tensor, h_aug: torch.Tensor, negatives: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Structural contrastive loss, eq. 8 (eq. 7 when ``negatives`` marks every j != i).
+    """Structural contrastive loss, eq. 8 (eq. 7 when ``negatives`` marks every j != i), summed over anchors.
 
-    ``negatives[i, j]`` is True when x_j is a negative of anchor i.
+    ``negatives[i, j]`` is True when x_j is a negative of anchor i. The paper's 1/N is left out:
+    L_DRH is a sum too, so β keeps the paper's balance between the two (see the module docstring).
     """
     log_positive = positive_log_likelihood(h, h_aug, temperature)
     # Scaling by the ceiling (not clamping) keeps log(1 - P) finite at a cheaper backward pass.
-    probabilities = _anchor_probabilities_by_sample(h, temperature)  # [j, i]
+    probabilities = anchor_probabilities_by_sample(h, temperature)  # [j, i]
     log_not_anchor = torch.log1p(probabilities * -_probability_ceiling(probabilities.dtype))
     negative_total = torch.dot(log_not_anchor.flatten(), negatives.T.to(log_not_anchor.dtype).flatten())
-    return -(log_positive.sum() + negative_total) / h.shape[0]
+    return -(log_positive.sum() + negative_total)
 
 
-def drh_loss(x: torch.Tensor, y: torch.Tensor, x_aug: torch.Tensor, y_aug: torch.Tensor) -> torch.Tensor:
-    """Reconstruction loss of both views, eq. 9: 1/(2N) Σ_i (½‖x_i − y_i‖² + ½‖x̂_i − ŷ_i‖²).
+def drh_loss(views: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Reconstruction loss, eq. 9 times N: the mean over views of ½ Σ_i ‖x_i − y_i‖².
 
-    The paper prints a leading minus sign; minimising it would reward bad reconstructions, so
-    it is read as a typo.
+    ``views`` holds (images, reconstructions) pairs: the original view, and the augmented view
+    when there is one. With one view this is DSC-Net's ½‖X − X̂‖²_F; with two it is
+    ¼ Σ_i (‖x_i − y_i‖² + ‖x̂_i − ŷ_i‖²), N × eq. 9. The paper's leading minus sign is read as a
+    typo: minimising it would reward bad reconstructions.
     """
-    n = x.shape[0]
-    return (0.5 * (x - y).pow(2).sum() + 0.5 * (x_aug - y_aug).pow(2).sum()) / (2 * n)
+    return sum(0.5 * (x - y).pow(2).sum() for x, y in views) / len(views)
 
 
 def self_expression_residual(z: torch.Tensor, z_expressed: torch.Tensor) -> torch.Tensor:
@@ -60,22 +65,11 @@ def self_expression_residual(z: torch.Tensor, z_expressed: torch.Tensor) -> torc
     return (z - z_expressed).pow(2).sum()
 
 
-SEM_REDUCTIONS = ("sum", "mean")
-
-
-def sem_loss(z: torch.Tensor, z_expressed: torch.Tensor, penalty: torch.Tensor, alpha: float,
-             reduction: str = "sum") -> torch.Tensor:
-    """Self-expression loss, eq. 3: α/2 ‖Z − ZC‖²_F + R(C).
-
-    ``sum`` is eq. 3 as printed. ``mean`` divides it by N, putting it on the per-sample footing of
-    L_DRH and L_SCH (both means over N), which is also DSC-Net's balance, where every term is a sum.
-    With ``sum`` the term is N times heavier per sample, and the encoder can lower it by shrinking
-    every feature, which the reconstruction term, a per-sample mean, barely resists.
-    """
-    loss = 0.5 * alpha * self_expression_residual(z, z_expressed) + penalty
-    return loss / z.shape[0] if reduction == "mean" else loss
+def sem_loss(z: torch.Tensor, z_expressed: torch.Tensor, penalty: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Self-expression loss, eq. 3: α/2 ‖Z − ZC‖²_F + R(C), sums over all samples as printed."""
+    return 0.5 * alpha * self_expression_residual(z, z_expressed) + penalty
 
 
 def default_alpha(n_clusters: int) -> float:
-    """α = 10^(n/10 − 3) of §4.1, n the number of subspaces."""
+    """α = 10^(n/10 − 3) of §4.1, n the number of subspaces (DSC-Net's Yale B λ2)."""
     return float(10.0 ** (n_clusters / 10.0 - 3.0))

@@ -8,22 +8,34 @@ from torch import nn
 from .interfaces import AutoEncoderParts
 
 
+COEF_INITS = ("normal", "constant")
+COEF_DIAGONALS = ("zero", "free")
+
+
 class SelfExpression(nn.Module):
-    """An N x N coefficient matrix C with diag(C) = 0, in the paper's convention Z ≈ ZC.
+    """An N x N coefficient matrix C in the paper's convention Z ≈ ZC.
 
     With features stored as rows (N x d) the self-expressed features are Cᵀ z; column i of C
-    holds the coefficients that express sample i.
+    holds the coefficients that express sample i. ``init`` "normal" draws N(0, scale²) entries,
+    "constant" sets every entry to ``scale`` (DSC-Net: 1e-8). ``diagonal`` "zero" keeps diag(C) = 0
+    at every step (eq. 1); "free" leaves it a parameter like any other, as DSC-Net's code does.
     """
 
-    def __init__(self, n_samples: int, init_std: float, generator: torch.Generator | None = None):
+    def __init__(self, n_samples: int, scale: float, generator: torch.Generator | None = None,
+                 init: str = "normal", diagonal: str = "zero"):
         super().__init__()
-        weights = torch.randn(n_samples, n_samples, generator=generator) * init_std
-        self.weight = nn.Parameter(weights.fill_diagonal_(0.0))
-        self.register_buffer("off_diagonal", 1.0 - torch.eye(n_samples), persistent=False)
+        if init == "constant":
+            weights = torch.full((n_samples, n_samples), float(scale))
+        else:
+            weights = torch.randn(n_samples, n_samples, generator=generator) * scale
+        self.masked = diagonal == "zero"
+        self.weight = nn.Parameter(weights.fill_diagonal_(0.0) if self.masked else weights)
+        if self.masked:
+            self.register_buffer("off_diagonal", 1.0 - torch.eye(n_samples), persistent=False)
 
     def coefficients(self) -> torch.Tensor:
         # Masking (not just zeroing once) keeps diag(C) = 0 exactly, gradient steps included.
-        return self.weight * self.off_diagonal
+        return self.weight * self.off_diagonal if self.masked else self.weight
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.coefficients().T @ z
@@ -42,6 +54,7 @@ class DSCSCNetwork(nn.Module):
         self.head = projection_head(parts.latent_dim, head_hidden, head_dim)
         self.self_expression: SelfExpression | None = None
 
-    def attach_self_expression(self, n_samples: int, init_std: float, generator: torch.Generator) -> None:
+    def attach_self_expression(self, n_samples: int, scale: float, generator: torch.Generator,
+                               init: str = "normal", diagonal: str = "zero") -> None:
         device = next(self.encoder.parameters()).device
-        self.self_expression = SelfExpression(n_samples, init_std, generator).to(device)
+        self.self_expression = SelfExpression(n_samples, scale, generator, init, diagonal).to(device)

@@ -148,3 +148,4 @@ class RunContext:
     n_clusters: int
     input_shape: tuple[int, int, int]
     extra: dict[str, Any] = field(default_factory=dict)
+    data_root: Any = None  # the run's DataRoot: plugins resolve user-named files (e.g. weights) against it

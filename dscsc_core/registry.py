@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-from .errors import PluginError, UnknownComponentError
+from .errors import ConfigError, PluginError, UnknownComponentError
 from .hookspecs import HOOKS, PRESET_HOOK, PROJECT, DscscSpecs
 from .interfaces import KINDS
 from .params import Component, Param
@@ -59,11 +59,22 @@ class PresetInfo:
     name: str
     path: Path
     provider: str
+    # Every registered preset by name, so that ``base = "other"`` can be resolved.
+    catalogue: dict[str, PresetInfo] = field(default_factory=dict, compare=False, repr=False)
 
-    def read(self) -> dict[str, Any]:
-        from .config import read_toml
+    def read(self, _inside: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The preset's settings; a ``base = "name"`` preset's settings come first, the file's own on top."""
+        from .config import merge_preset, read_toml
 
-        return read_toml(self.path)
+        data = read_toml(self.path)
+        base = data.pop("base", None)
+        if base is None:
+            return data
+        if base not in self.catalogue:
+            raise ConfigError(f"preset '{self.name}' builds on base '{base}', which is not a registered preset")
+        if base in (*_inside, self.name):
+            raise ConfigError(f"presets build on each other in a circle: {' -> '.join((*_inside, self.name, base))}")
+        return merge_preset(self.catalogue[base].read((*_inside, self.name)), data)
 
     @property
     def summary(self) -> str:
@@ -190,7 +201,7 @@ class PluginLoader:
             path = Path(path)
             if not path.is_file():
                 raise PluginError(f"preset file {path} does not exist")
-            return PresetInfo(path.stem, path, provider)
+            return PresetInfo(path.stem, path, provider, self.registry.presets)
 
         self._call_hook(impl, "presets", preset, self.registry.presets, lambda info: info.name)
 

@@ -29,6 +29,7 @@ from .memory import check_memory
 from .metrics import clustering_scores
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
+from .stage1_cache import StageOneCache, stage1_fingerprint
 from .trainer import EpochCallback, Trainer
 
 
@@ -139,10 +140,9 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
     device = resolve_device(config.device)
 
     start = time.perf_counter()
-    data = components["dataset"].load(DataRoot.resolve(config.data_root))
+    data_root = DataRoot.resolve(config.data_root)
+    data = components["dataset"].load(data_root)
     load_seconds = time.perf_counter() - start
-    if config.input_scale != 1.0:
-        data.images = data.images * config.input_scale
     n_clusters = config.n_clusters or data.n_clusters
     if n_clusters is None:
         raise DataError(f"dataset '{data.name}' has no labels; give the number of clusters with --n-clusters")
@@ -155,7 +155,7 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
             f"dataset '{data.name}' has {n_samples} samples, fewer than the {n_clusters} clusters asked for"
         )
     check_memory(n_samples, device)
-    context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]))
+    context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]), data_root=data_root)
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
@@ -174,11 +174,14 @@ def execute(
     checkpoint_dir: Path | str | None = None,
     resume: Checkpoint | None = None,
     should_stop: Callable[[], bool] | None = None,
+    stage1_cache: Path | str | None = None,
 ) -> RunResult:
     """Train (Stage I + II), cluster and score a prepared run.
 
     With ``checkpoint_dir`` a checkpoint is kept there (every ``checkpoint_every`` epochs and when
-    ``should_stop`` asks to stop) and removed once the run has finished.
+    ``should_stop`` asks to stop) and removed once the run has finished. With ``stage1_cache`` a
+    finished Stage I of the same settings, data and seed is reused from that folder, and a Stage I
+    this run trains is stored there.
     """
     config, parts = run.config, run.components
     key = run_fingerprint(run)
@@ -191,8 +194,12 @@ def execute(
         checkpointer=(lambda state: _save_checkpoint(state, path)) if path is not None else None,
         should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
     )
+    cache = StageOneCache(stage1_cache) if stage1_cache is not None else None
+    stage1_key = stage1_fingerprint(run) if cache is not None else None
+    stored = cache.load(stage1_key) if cache is not None and resume is None else None
+    store = (lambda stage1: cache.save(stage1_key, stage1)) if cache is not None and stored is None else None
     try:
-        trained = trainer.fit(run.data.images, run.n_clusters, resume=resume)
+        trained = trainer.fit(run.data.images, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)
     except TrainingInterrupted as stopped:
         hint = f"; continue with: dscsc run --resume {checkpoint_dir}" if path is not None else ""
         raise TrainingInterrupted(f"{stopped}{hint}") from None
@@ -218,6 +225,8 @@ def execute(
         "device": str(run.device),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "pretrain_epochs_run": trained.pretrain_epochs_run,
+        "stage1": {"reused": trained.stage1_reused, "fingerprint": stage1_key,
+                   "stored_seconds": stored.seconds if stored is not None else None},
         "feature_scale": trained.feature_scale,
         "final_losses": trained.history[-1].losses if trained.history else {},
         "metrics": metrics,

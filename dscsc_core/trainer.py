@@ -9,37 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, TrainingInterrupted
+from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
 from .errors import DataError
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
 from .losses import default_alpha, drh_loss, sch_loss, sem_loss
 from .model import DSCSCNetwork
-
-
-@dataclass
-class TrainingConfig:
-    """Hyper-parameters of the method itself (defaults per §4.1 unless noted)."""
-
-    pretrain_epochs: int = 150
-    epochs: int = 150
-    lr: float = 1e-3
-    alpha: float | None = None  # None: 10^(K/10 - 3)
-    beta: float = 10.0
-    gamma: float = 1.0
-    sem_reduction: str = "sum"  # eq. 3 as printed; "mean" divides L_SEM by N (see losses.sem_loss)
-    temperature: float = 0.1
-    head_dim: int = 64
-    head_hidden: int = 256
-    coef_init_std: float = 1e-4
-    # Stage I stopping rule: fixed ``pretrain_epochs``, or earlier when the reconstruction loss
-    # has improved by less than ``pretrain_tol`` (relative) over ``pretrain_patience`` epochs.
-    pretrain_tol: float = 0.0
-    pretrain_patience: int = 20
-    seed: int = 0
-    # Score the current C every this many Stage II epochs (0: never); needs an ``evaluate`` callback.
-    eval_every: int = 0
-    # Save a checkpoint every this many epochs of either stage (0: only on interruption).
-    checkpoint_every: int = 0
+from .settings import TrainingConfig
 
 
 @dataclass(frozen=True)
@@ -60,20 +35,28 @@ class TrainingResult:
     alpha: float = 0.0
     pretrain_epochs_run: int = 0
     # Mean squared norm of the encoder features at the end of Stage I and after Stage II: a
-    # label-free sign of Stage II shrinking (collapsing) the features. Stage I's is absent when a
-    # run resumed inside Stage II.
+    # label-free sign of Stage II shrinking (collapsing) the features.
     feature_scale: dict[str, float] = field(default_factory=dict)
+    stage1_reused: bool = False
 
 
 EpochCallback = Callable[[EpochReport], None]
 Evaluator = Callable[[np.ndarray], dict[str, float]]
+
+# Which settings feed each loss term: named when a term stops being finite.
+_TERM_SETTINGS = {
+    "drh": "input_scale, lr",
+    "sch": "beta, temperature, input_scale, lr",
+    "sem": "alpha, gamma, the regulariser's weight, input_scale, lr",
+    "total": "lr",
+}
 
 
 def _check_finite(losses: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
     for term, value in losses.items():
         if not torch.isfinite(value):
             raise DataError(f"loss term {term} became {value.item()} in {stage} epoch {epoch} (the last checkpoint, "
-                            "if any, is kept); try a lower --lr")
+                            f"if any, is kept); the settings that feed it: {_TERM_SETTINGS.get(term, 'lr')}")
 
 
 def _adam(network: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -86,8 +69,24 @@ def _mean_squared_norm(features: torch.Tensor) -> float:
     return float(features.flatten(1).pow(2).sum(1).mean())
 
 
+@dataclass
+class _Views:
+    """One epoch's images and features: the original view, and the augmented one when there is one."""
+
+    x: torch.Tensor
+    z: torch.Tensor
+    x_aug: torch.Tensor | None = None
+    z_aug: torch.Tensor | None = None
+
+
 class Trainer:
-    """Trains a DSCSCNetwork on one full batch of images; one epoch is one optimiser step."""
+    """Trains a DSCSCNetwork on one full batch of images; one epoch is one optimiser step.
+
+    ``images`` are the data as loaded; the trainer multiplies them by ``input_scale``. Without a
+    real augmentation (an identity policy) there is one view: DRH reconstructs the images once
+    and SCH's positive pair is a sample with itself. With β = 0 SCH is not computed at all, so
+    the DRH-only model is exactly DSC-Net.
+    """
 
     def __init__(
         self,
@@ -117,13 +116,26 @@ class Trainer:
         self.fingerprint = fingerprint
         self.settings = settings or {}
 
-    def fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None = None) -> TrainingResult:
-        """Stage I then Stage II; ``resume`` continues from a checkpoint as if never interrupted."""
+    @property
+    def _sch_weight(self) -> float:
+        # L_DRH grows with the square of the pixel scale and L_SCH does not: scaling β by
+        # input_scale² keeps the DRH : SCH balance that β sets independent of the pixel units.
+        return self.config.beta * self.config.input_scale ** 2
+
+    def fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None = None,
+            stage1: StageOne | None = None, on_stage1: Callable[[StageOne], None] | None = None) -> TrainingResult:
+        """Stage I then Stage II.
+
+        ``resume`` continues from a checkpoint as if never interrupted. ``stage1`` is a finished
+        Stage I made with the same settings: it replaces running Stage I (weights, random state and
+        history are restored, so the run ends exactly as one that trained Stage I itself).
+        ``on_stage1`` receives the finished Stage I of a run that trained it.
+        """
         cfg = self.config
         torch.manual_seed(cfg.seed)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast convolution kernels
         # (measured 2-3x on the Yale B layers on 2 CPU cores); results are the same maths.
-        x = images.to(self.device).contiguous(memory_format=torch.channels_last)
+        x = (images.to(self.device) * cfg.input_scale).contiguous(memory_format=torch.channels_last)
         network = DSCSCNetwork(self.encoder_plugin.build(tuple(x.shape[1:])), cfg.head_hidden, cfg.head_dim)
         network.to(self.device, memory_format=torch.channels_last)
         result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
@@ -131,20 +143,20 @@ class Trainer:
         if resume is not None:
             result.history = [EpochReport(**report) for report in resume.history]
             result.timings = dict(resume.timings)
-
-        if resume is None or resume.stage == "pretrain":
-            start = time.perf_counter()
-            result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
-            result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
-            with torch.no_grad():
-                result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
-            resume = None
-        else:
             result.pretrain_epochs_run = resume.pretrain_epochs_run
+            result.feature_scale = dict(resume.feature_scale)
+
+        if resume is not None and resume.stage == "finetune":
+            pass  # Stage I finished before the checkpoint; its weights come back with Stage II's
+        elif stage1 is not None:
+            self._restore_stage1(network, stage1, result)
+        else:
+            self._run_stage1(network, x, result, resume, on_stage1)
+            resume = None
 
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed + 1)
-        network.attach_self_expression(x.shape[0], cfg.coef_init_std, generator)
+        network.attach_self_expression(x.shape[0], cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
         self._finetune(network, x, result, resume)
         result.timings["finetune_s"] = result.timings.get("finetune_s", 0.0) + time.perf_counter() - start
 
@@ -156,50 +168,45 @@ class Trainer:
             result.feature_scale["final"] = _mean_squared_norm(features)
         return result
 
-    def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:
-        """Load a checkpoint's weights, optimiser and RNG state; return the first epoch still to run."""
-        if resume is None:
-            return 1
-        network.load_state_dict(resume.network)
-        optimizer.load_state_dict(resume.optimizer)
-        torch.set_rng_state(resume.rng)
-        if resume.cuda_rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(resume.cuda_rng)
-        return resume.epoch + 1
-
-    def _after_epoch(self, stage: str, epoch: int, network, optimizer, result: TrainingResult,
-                     recon: list[float]) -> None:
-        """Checkpoint every ``checkpoint_every`` epochs, and on a stop request (then stop)."""
-        every, stop = self.config.checkpoint_every, self.should_stop()
-        if self.checkpointer is None or not (stop or (every and epoch % every == 0)):
-            if stop:
-                raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; nothing saved (no --out)")
-            return
-        self.checkpointer(Checkpoint(
-            stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
-            [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
-            dict(result.timings), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            self.settings,
-        ))
-        if stop:
-            raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
-
     # ------------------------------------------------------------------ Stage I
+    def _run_stage1(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
+                    resume: Checkpoint | None, on_stage1: Callable[[StageOne], None] | None) -> None:
+        start = time.perf_counter()
+        result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
+        result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
+        with torch.no_grad():
+            result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
+        if on_stage1 is not None:
+            on_stage1(StageOne(
+                fingerprint="", network={k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
+                rng=torch.get_rng_state(), cuda_rng=_cuda_rng(),
+                history=[report.__dict__ for report in result.history],
+                pretrain_epochs_run=result.pretrain_epochs_run, seconds=result.timings["pretrain_s"],
+                feature_scale=dict(result.feature_scale),
+            ))
+
+    def _restore_stage1(self, network: DSCSCNetwork, stage1: StageOne, result: TrainingResult) -> None:
+        network.load_state_dict(stage1.network)
+        torch.set_rng_state(stage1.rng)
+        if stage1.cuda_rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(stage1.cuda_rng)
+        result.history = [EpochReport(**report) for report in stage1.history]
+        result.pretrain_epochs_run = stage1.pretrain_epochs_run
+        result.feature_scale = dict(stage1.feature_scale)
+        result.timings["pretrain_s"] = 0.0
+        result.stage1_reused = True
+
     def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                   resume: Checkpoint | None) -> int:
         cfg = self.config
         optimizer = _adam(network, cfg.lr)
         first = self._restore(network, optimizer, resume)
         recon_history: list[float] = list(resume.recon_history) if resume else []
+        with_sch = cfg.pretrain_objective == "drh+sch"
         for epoch in range(first, cfg.pretrain_epochs + 1):
-            x_aug = self.augment(x)
-            z, z_aug = self._encode_views(network, x, x_aug)
-            y, y_aug = self._decode_views(network, z, z_aug)
-            terms = {
-                "drh": drh_loss(x, y, x_aug, y_aug),
-                "sch": sch_loss(network.head(z), network.head(z_aug), self.miner(z), cfg.temperature),
-            }
-            total = terms["drh"] + cfg.beta * terms["sch"]
+            views = self._encode(network, x, augment=with_sch)
+            terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
+            total = self._total(terms)
             self._step(optimizer, total, terms, "pretrain", epoch)
             result.history.append(self._report("pretrain", epoch, cfg.pretrain_epochs, terms, total))
             recon_history.append(terms["drh"].item())
@@ -225,34 +232,78 @@ class Trainer:
         optimizer = _adam(network, cfg.lr)
         first = self._restore(network, optimizer, resume)
         for epoch in range(first, cfg.epochs + 1):
-            x_aug = self.augment(x)
-            z, z_aug = self._encode_views(network, x, x_aug)
+            views = self._encode(network, x, augment=True)
             coef = sem.coefficients()
-            z_expressed = coef.T @ z
-            # DRH decodes the self-expressed features of x and the features of x̂ (Figure 1).
-            y, y_aug = self._decode_views(network, z_expressed, z_aug)
-            negatives = self.miner(z, coef)
-            terms = {
-                "drh": drh_loss(x, y, x_aug, y_aug),
-                "sch": sch_loss(network.head(z), network.head(z_aug), negatives, cfg.temperature),
-                "sem": sem_loss(z, z_expressed, self.regularizer(coef), result.alpha, cfg.sem_reduction),
-            }
-            total = terms["drh"] + cfg.beta * terms["sch"] + cfg.gamma * terms["sem"]
+            z_expressed = coef.T @ views.z
+            terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
+            terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
+            total = self._total(terms)
             self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
     # ------------------------------------------------------------------ shared steps
-    @staticmethod
-    def _encode_views(network: DSCSCNetwork, x: torch.Tensor, x_aug: torch.Tensor):
+    def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
+        """Features of x, and of an augmented view when ``augment`` and the policy makes one."""
+        if not augment or self.augment.identity:
+            return _Views(x, network.encoder(x))
+        x_aug = self.augment(x)
         # One batched pass through the shared encoder for both views.
         features = network.encoder(torch.cat([x, x_aug]).contiguous(memory_format=torch.channels_last))
-        return features[: x.shape[0]], features[x.shape[0]:]
+        n = x.shape[0]
+        return _Views(x, features[:n], x_aug, features[n:])
 
-    @staticmethod
-    def _decode_views(network: DSCSCNetwork, z: torch.Tensor, z_aug: torch.Tensor):
-        images = network.decoder(torch.cat([z, z_aug]))
-        return images[: z.shape[0]], images[z.shape[0]:]
+    def _terms(self, network: DSCSCNetwork, views: _Views, decoded: torch.Tensor, with_sch: bool,
+               coef: torch.Tensor | None = None) -> dict:
+        """L_DRH of every view (DRH decodes ``decoded`` for the original view, ẑ for the augmented
+        one, Figure 1) and, when SCH is on and weighted, L_SCH."""
+        if views.x_aug is None:
+            pairs = [(views.x, network.decoder(decoded))]
+        else:
+            y_both = network.decoder(torch.cat([decoded, views.z_aug]))
+            n = views.x.shape[0]
+            pairs = [(views.x, y_both[:n]), (views.x_aug, y_both[n:])]
+        terms = {"drh": drh_loss(pairs)}
+        if with_sch and self.config.beta > 0:
+            h = network.head(views.z)
+            h_aug = h if views.z_aug is None else network.head(views.z_aug)
+            terms["sch"] = sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature)
+        return terms
+
+    def _total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        total = terms["drh"]
+        if "sch" in terms:
+            total = total + self._sch_weight * terms["sch"]
+        if "sem" in terms:
+            total = total + self.config.gamma * terms["sem"]
+        return total
+
+    def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:
+        """Load a checkpoint's weights, optimiser and RNG state; return the first epoch still to run."""
+        if resume is None:
+            return 1
+        network.load_state_dict(resume.network)
+        optimizer.load_state_dict(resume.optimizer)
+        torch.set_rng_state(resume.rng)
+        if resume.cuda_rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume.cuda_rng)
+        return resume.epoch + 1
+
+    def _after_epoch(self, stage: str, epoch: int, network, optimizer, result: TrainingResult,
+                     recon: list[float]) -> None:
+        """Checkpoint every ``checkpoint_every`` epochs, and on a stop request (then stop)."""
+        every, stop = self.config.checkpoint_every, self.should_stop()
+        if self.checkpointer is None or not (stop or (every and epoch % every == 0)):
+            if stop:
+                raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; nothing saved (no output folder)")
+            return
+        self.checkpointer(Checkpoint(
+            stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
+            [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
+            dict(result.timings), _cuda_rng(), self.settings, dict(result.feature_scale),
+        ))
+        if stop:
+            raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
 
     @staticmethod
     def _step(optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
@@ -275,3 +326,7 @@ class Trainer:
         report = EpochReport(stage, epoch, total_epochs, losses, scores)
         self.on_epoch(report)
         return report
+
+
+def _cuda_rng() -> list[torch.Tensor]:
+    return torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []

@@ -25,6 +25,7 @@ import itertools
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,15 +145,19 @@ def tune(
     seeds: Sequence[int],
     on_candidate: Callable[[Candidate], None] | None = None,
     criterion: Criterion = Criterion(),
+    stage1_cache: Path | str | None = None,
 ) -> list[Candidate]:
-    """Train every candidate on every seed; return them best first by their mean ``criterion`` score."""
+    """Train every candidate on every seed; return them best first by their mean ``criterion`` score.
+
+    With ``stage1_cache`` candidates that differ only after Stage I share one Stage I per seed.
+    """
     settings_list = candidates(grid)
     # Validate every candidate before the first (long) training starts.
     for settings in settings_list:
         prepare(resolve_config(registry, *base_layers, as_layer(settings)), registry)
     results = []
     for settings in settings_list:
-        scores = tuple(_score(registry, [*base_layers, as_layer(settings), {"seed": seed}], criterion)
+        scores = tuple(_score(registry, [*base_layers, as_layer(settings), {"seed": seed}], criterion, stage1_cache)
                        for seed in seeds)
         results.append(Candidate(settings, scores))
         if on_candidate is not None:
@@ -160,9 +165,10 @@ def tune(
     return sorted(results, key=lambda c: -c.mean)
 
 
-def _score(registry: Registry, layers: Sequence[dict[str, Any]], criterion: Criterion) -> float:
+def _score(registry: Registry, layers: Sequence[dict[str, Any]], criterion: Criterion,
+           stage1_cache: Path | str | None) -> float:
     prepared = prepare(resolve_config(registry, *layers), registry)
-    return criterion.score(execute(prepared), prepared)
+    return criterion.score(execute(prepared, stage1_cache=stage1_cache), prepared)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:

@@ -28,13 +28,13 @@ def test_descriptive_metadata_does_not_change_the_fingerprint(registry):
     assert plain.fingerprint(registry) == described.fingerprint(registry)
     assert plain.fingerprint(registry) != BenchCase("a", ({**BASE, "epochs": 3},)).fingerprint(registry)
     # a value equal to the default is the same run as leaving it out
-    assert plain.fingerprint(registry) == BenchCase("a", ({**BASE, "sem_reduction": "sum"},)).fingerprint(registry)
+    assert plain.fingerprint(registry) == BenchCase("a", ({**BASE, "coef_diagonal": "zero"},)).fingerprint(registry)
 
 
 def test_a_run_stored_under_another_name_is_reused_under_the_name_asked_for(registry, tmp_path):
-    ablation = BenchCase("orl sem=mean", (BASE, {"sem_reduction": "mean"}))
+    ablation = BenchCase("orl diagonal=free", (BASE, {"coef_diagonal": "free"}))
     saved(RecordStore(tmp_path), ablation, registry, seed=1, acc=0.7)
-    adopted = BenchCase("orl", ({**BASE, "sem_reduction": "mean"},))
+    adopted = BenchCase("orl", ({**BASE, "coef_diagonal": "free"},))
     store = RecordStore(tmp_path)  # a fresh index, as a later session would build
     record = store.find(adopted, adopted.fingerprint(registry), 1)
     assert record is not None and record.case == "orl" and record.scores["dsc-post"]["acc"] == 0.7
@@ -60,7 +60,7 @@ def test_run_bench_trains_only_what_is_missing(registry, tmp_path):
 
 def test_changed_settings_add_a_record_beside_the_old_one(registry, tmp_path):
     store = RecordStore(tmp_path)
-    before, after = BenchCase("orl", (BASE,)), BenchCase("orl", ({**BASE, "sem_reduction": "mean"},))
+    before, after = BenchCase("orl", (BASE,)), BenchCase("orl", ({**BASE, "coef_diagonal": "free"},))
     saved(store, before, registry, acc=0.6)
     saved(store, after, registry, acc=0.7)  # the preset was edited: same name, other settings
     assert len(list((tmp_path / "orl").glob("seed0-*.json"))) == 2

@@ -179,7 +179,7 @@ def _reconstruct_with_grad(arch: str, seed: int):
     x = torch.rand(4, 1, 16, 16)
     x_aug = torch.rand(4, 1, 16, 16)
     y = parts.decoder(parts.encoder(torch.cat([x, x_aug])))
-    drh_loss(x, y[:4], x_aug, y[4:]).backward()
+    drh_loss([(x, y[:4]), (x_aug, y[4:])]).backward()
     params = list(parts.encoder.named_parameters()) + list(parts.decoder.named_parameters())
     return y, params
 
@@ -219,3 +219,43 @@ def test_decoder_output_is_not_identically_zero_at_init():
             if not (y > 0).any():
                 dead.append((arch, seed))
     assert not dead, f"decoder output identically zero (no DRH gradient) for {len(dead)}/80 inits: {dead}"
+
+
+# ----------------------------------------------------------------------------- starting weights
+def _dscnet_layout(parts) -> dict[str, torch.Tensor]:
+    """A state dict named as DSC-Net's PyTorch port names its layers (conv1.., deconv1..)."""
+    state = {}
+    for index, layer in enumerate(parts.encoder[:-1], start=1):
+        state[f"encoder.conv{index}.weight"], state[f"encoder.conv{index}.bias"] = layer.conv.weight, layer.conv.bias
+    for index, layer in enumerate(parts.decoder[1:], start=1):
+        state[f"decoder.deconv{index}.weight"] = layer.deconv.weight
+        state[f"decoder.deconv{index}.bias"] = layer.deconv.bias
+    return {key: value.detach().clone() for key, value in state.items()}
+
+
+@pytest.mark.parametrize("layout", ["dscnet", "dscsc"])
+def test_weights_file_sets_the_starting_autoencoder(tmp_path, layout):
+    torch.manual_seed(0)
+    source = make_encoder("orl").build((1, 32, 32))
+    state = _dscnet_layout(source) if layout == "dscnet" else {
+        **{f"encoder.{k}": v for k, v in source.encoder.state_dict().items()},
+        **{f"decoder.{k}": v for k, v in source.decoder.state_dict().items()},
+        "head.0.weight": torch.zeros(1)}  # a whole network's state dict: other modules are ignored
+    torch.save(state, tmp_path / "ae.pt")
+    torch.manual_seed(1)
+    loaded = make_encoder("orl", weights=str(tmp_path / "ae.pt")).build((1, 32, 32))
+    x = torch.rand(3, 1, 32, 32)
+    assert torch.equal(loaded.decoder(loaded.encoder(x)), source.decoder(source.encoder(x)))
+
+
+def test_weights_that_do_not_fit_the_architecture_are_one_clear_error(tmp_path):
+    from dscsc_core import DataError
+
+    torch.save(_dscnet_layout(make_encoder("yaleb").build((1, 32, 32))), tmp_path / "yaleb.pt")
+    with pytest.raises(DataError, match="does not fit this encoder.*check --arch"):
+        make_encoder("orl", weights=str(tmp_path / "yaleb.pt")).build((1, 32, 32))
+    with pytest.raises(DataError, match="weights file not found"):
+        make_encoder("orl", weights=str(tmp_path / "missing.pt")).build((1, 32, 32))
+    (tmp_path / "junk.pt").write_text("junk")
+    with pytest.raises(DataError, match="not a PyTorch state dict"):
+        make_encoder("orl", weights=str(tmp_path / "junk.pt")).build((1, 32, 32))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dscsc_core.losses import (
-    anchor_probabilities,
+    anchor_probabilities_by_sample,
     default_alpha,
     drh_loss,
     positive_log_likelihood,
@@ -44,7 +44,7 @@ def ref_p_anchor(h, rho, i, j):
 
 
 def ref_sch(h, h_aug, rho, is_negative):
-    """Eq. 7/8: -1/N Σ_i [log P(i|x̂_i) + Σ_{j negative of i} log(1 - P(i|x_j))]."""
+    """Eq. 7/8 times N (summed over anchors): -Σ_i [log P(i|x̂_i) + Σ_{j negative of i} log(1 - P(i|x_j))]."""
     n = len(h)
     total = 0.0
     for i in range(n):
@@ -53,7 +53,7 @@ def ref_sch(h, h_aug, rho, is_negative):
             if is_negative(i, j):
                 term += math.log(1.0 - ref_p_anchor(h, rho, i, j))
         total += term
-    return -total / n
+    return -total
 
 
 def t(rows):
@@ -87,6 +87,11 @@ def test_positive_log_likelihood_is_scale_invariant_cosine():
 
 
 # ----------------------------------------------------------------------------- eq. 5
+def anchor_probabilities(h, rho):
+    """[i, j] = P(i | x_j)."""
+    return anchor_probabilities_by_sample(h, rho).T
+
+
 def test_anchor_probabilities_columns_sum_to_one_and_entries_match_eq5():
     p = anchor_probabilities(t(H), RHO)
     assert p.shape == (3, 3)
@@ -131,17 +136,17 @@ def test_sch_loss_eq8_knn_mask_drops_exactly_the_spared_terms():
     eq8 = sch_loss(t(H), t(H_AUG), mask, RHO).item()
 
     assert eq8 == pytest.approx(ref_sch(H, H_AUG, RHO, lambda i, j: i != j and (i, j) not in spared), rel=1e-10)
-    # Eq. 7 subtracts Σ log(1-P) / N over every negative; eq. 8 leaves out the spared pairs,
-    # so eq. 8 - eq. 7 = (1/N) Σ_{(i,j) spared} log(1 - P(i|x_j)) (< 0 because log(1-P) < 0).
-    dropped = sum(math.log(1.0 - ref_p_anchor(H, RHO, i, j)) for i, j in spared) / 3
+    # Eq. 7 subtracts Σ log(1-P) over every negative; eq. 8 leaves out the spared pairs,
+    # so eq. 8 - eq. 7 = Σ_{(i,j) spared} log(1 - P(i|x_j)) (< 0 because log(1-P) < 0).
+    dropped = sum(math.log(1.0 - ref_p_anchor(H, RHO, i, j)) for i, j in spared)
     assert eq8 - eq7 == pytest.approx(dropped, rel=1e-9)
     assert eq8 < eq7
 
 
-def test_sch_loss_with_no_negatives_is_mean_negative_log_positive():
+def test_sch_loss_with_no_negatives_is_the_summed_negative_log_positive():
     empty = torch.zeros(3, 3, dtype=torch.bool)
     got = sch_loss(t(H), t(H_AUG), empty, RHO).item()
-    expected = -sum(math.log(ref_p_pos(H, H_AUG, RHO, i)) for i in range(3)) / 3
+    expected = -sum(math.log(ref_p_pos(H, H_AUG, RHO, i)) for i in range(3))
     assert got == pytest.approx(expected, rel=1e-10)
 
 
@@ -177,29 +182,34 @@ def test_sch_loss_gradient_finite_when_probabilities_saturate():
 
 
 # ----------------------------------------------------------------------------- eq. 9
-def test_drh_loss_eq9_by_hand():
+def test_drh_loss_two_views_is_n_times_eq9_by_hand():
     x = t([[[[1.0, 2.0]]], [[[0.0, -1.0]]], [[[3.0, 3.0]]]])  # N=3, 1x1x2 images
     y = t([[[[0.0, 2.0]]], [[[1.0, 1.0]]], [[[3.0, 0.0]]]])
     x_aug = t([[[[1.0, 1.0]]], [[[2.0, 2.0]]], [[[0.0, 0.0]]]])
     y_aug = t([[[[1.0, 0.0]]], [[[2.0, 2.0]]], [[[0.5, 0.0]]]])
     # ‖x_i - y_i‖²: 1, 1 + 4, 9 -> 15; ‖x̂_i - ŷ_i‖²: 1, 0, 0.25 -> 1.25.
-    # L = 1/(2N) Σ (½ a_i + ½ b_i) = (7.5 + 0.625) / 6
-    expected = (0.5 * 15.0 + 0.5 * 1.25) / 6.0
-    assert drh_loss(x, y, x_aug, y_aug).item() == pytest.approx(expected, rel=1e-12)
+    # eq. 9: 1/(2N) Σ (½ a_i + ½ b_i) = (7.5 + 0.625) / 6; dscsc sums over samples: N times that.
+    expected = 3 * (0.5 * 15.0 + 0.5 * 1.25) / 6.0
+    assert drh_loss([(x, y), (x_aug, y_aug)]).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_drh_loss_one_view_is_dscnets_half_squared_error():
+    x = t([[[[1.0, 2.0]]], [[[0.0, -1.0]]]])
+    y = t([[[[0.0, 2.0]]], [[[1.0, 1.0]]]])
+    # DSC-Net (TensorFlow): ½‖X̂ - X‖²_F = ½ (1 + 1 + 4) = 3.
+    assert drh_loss([(x, y)]).item() == pytest.approx(3.0, rel=1e-12)
 
 
 def test_drh_loss_loop_reference_and_non_negative():
     rng = np.random.default_rng(1)
-    arrays = [rng.normal(size=(4, 1, 3, 2)) for _ in range(4)]
-    x, y, xa, ya = arrays
-    n = x.shape[0]
+    x, y, xa, ya = (rng.normal(size=(4, 1, 3, 2)) for _ in range(4))
     expected = 0.0
-    for i in range(n):
-        expected += 0.5 * float(((x[i] - y[i]) ** 2).sum()) + 0.5 * float(((xa[i] - ya[i]) ** 2).sum())
-    expected /= 2 * n
-    got = drh_loss(*(torch.from_numpy(a) for a in arrays)).item()
+    for i in range(x.shape[0]):
+        expected += 0.25 * float(((x[i] - y[i]) ** 2).sum()) + 0.25 * float(((xa[i] - ya[i]) ** 2).sum())
+    tensors = [torch.from_numpy(a) for a in (x, y, xa, ya)]
+    got = drh_loss([(tensors[0], tensors[1]), (tensors[2], tensors[3])]).item()
     assert got == pytest.approx(expected, rel=1e-12)
-    assert drh_loss(torch.from_numpy(x), torch.from_numpy(x), torch.from_numpy(xa), torch.from_numpy(xa)).item() == 0
+    assert drh_loss([(tensors[0], tensors[0]), (tensors[2], tensors[2])]).item() == 0
 
 
 # ----------------------------------------------------------------------------- eq. 3
@@ -246,12 +256,6 @@ def test_sem_loss_eq3_with_l1_penalty_and_weight():
     assert penalty.item() == pytest.approx(0.5 * l1)
     got = sem_loss(z, c.T @ z, penalty, 2.0).item()
     assert got == pytest.approx(1.0 * 9.8125 + 0.5 * 4.75, rel=1e-12)
-
-
-def test_sem_loss_mean_reduction_is_the_sum_per_sample():
-    z, c = t(Z), t(C)  # N = 3 samples
-    got = sem_loss(z, c.T @ z, FrobeniusRegularizer()(c), 2.0, reduction="mean").item()
-    assert got == pytest.approx((1.0 * 9.8125 + 6.3125) / 3, rel=1e-12)
 
 
 def test_sem_loss_gradient_matches_analytic_form():

@@ -244,3 +244,16 @@ def test_clustering_accuracy_more_predicted_clusters_than_true():
     truth = np.array([0, 0, 0, 1, 1, 1])
     predicted = np.array([0, 0, 2, 1, 1, 3])
     assert clustering_accuracy(truth, predicted) == pytest.approx(4 / 6)
+
+
+def test_dsc_post_thresholds_rows_as_dscnet_or_columns_as_ssc():
+    # DSC-Net's code stores C transposed and thresholds its columns: per row of C in the paper's convention.
+    rng = np.random.default_rng(0)
+    coef = rng.normal(size=(12, 12))
+    rows = DscPostClusterer(ratio=0.3, dim=1, threshold_along="rows")
+    columns = DscPostClusterer(ratio=0.3, dim=1, threshold_along="columns")
+    np.testing.assert_array_equal(rows.fit_predict(coef, 3, 0).affinity, columns.fit_predict(coef.T, 3, 0).affinity)
+    assert not np.allclose(rows.fit_predict(coef, 3, 0).affinity, columns.fit_predict(coef, 3, 0).affinity)
+    assert DscPostClusterer().threshold_along == "rows"
+    with pytest.raises(ParameterError, match="threshold_along"):
+        DscPostClusterer(threshold_along="diagonal")

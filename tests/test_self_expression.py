@@ -71,3 +71,25 @@ def test_mask_is_a_non_persistent_buffer_and_weight_is_the_only_parameter():
     assert [name for name, _ in sem.named_parameters()] == ["weight"]
     assert "off_diagonal" not in sem.state_dict()
     assert torch.equal(sem.off_diagonal, 1.0 - torch.eye(N))
+
+
+def test_constant_init_sets_every_entry_and_a_free_diagonal_learns():
+    # DSC-Net's handling: C = 1e-8 everywhere, the diagonal a parameter like any other.
+    sem = SelfExpression(N, 1e-8, init="constant", diagonal="free")
+    assert torch.equal(sem.coefficients(), torch.full((N, N), 1e-8))
+    assert not hasattr(sem, "off_diagonal")
+    # N linearly independent feature rows: C = I is the only exact self-expression.
+    z = torch.randn(N, 4 * N, generator=torch.Generator().manual_seed(3))
+    optimizer = torch.optim.Adam(sem.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        self_expression_residual(z, sem(z)).backward()
+        optimizer.step()
+    # ‖Z − ZC‖² alone is minimised by C = I: a free diagonal moves towards it.
+    assert (sem.coefficients().diagonal() > 0.3).all()
+
+
+def test_constant_init_with_zero_diagonal_keeps_it_zero():
+    sem = SelfExpression(N, 0.5, init="constant", diagonal="zero")
+    assert torch.equal(sem.coefficients().diagonal(), torch.zeros(N))
+    assert torch.equal(sem.coefficients()[~torch.eye(N, dtype=torch.bool)], torch.full((N * N - N,), 0.5))

@@ -30,12 +30,16 @@ app.add_typer(plugins_app, name="plugins")
 
 _PLUGIN_OPTION_HELP = (
     "Plugin parameters go as plain flags: --k 15 reaches the selected plugin declaring k (or --miner.k 15). "
-    "Other core settings (--sem-reduction, --head-hidden, --coef-init-std, --pretrain-tol, --pretrain-patience, "
-    "--eval-every, --checkpoint-every) work the same way."
+    "Other core settings (--pretrain-objective, --coef-init, --coef-init-scale, --coef-diagonal, --head-hidden, "
+    "--pretrain-tol, --pretrain-patience, --eval-every, --checkpoint-every) work the same way."
 )
 
 
 _PLUGIN_FILES = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable).")
+_STAGE1_CACHE = typer.Option(
+    None, "--stage1-cache",
+    help="Folder of finished Stage I runs: reuse one with the same Stage I settings, data and seed, store new ones.",
+)
 
 
 def _load_registry(local_plugins: list[str] | tuple[str, ...] = ()):
@@ -81,6 +85,7 @@ def run(
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Render PNG figures and report.md in --out."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the interrupted run in this --out folder."),
+    stage1_cache: Path | None = _STAGE1_CACHE,
 ) -> None:
     """Train DSCSC on a dataset and cluster it: Stage I (no SEM), Stage II (with SEM), then the clusterer."""
     # Numbers arrive as text and are parsed by the core's declared settings, so a bad value gets
@@ -98,7 +103,7 @@ def run(
         checkpoint = _checkpoint(resume)
         if checkpoint is not None:  # the interrupted run's own settings come first; flags may only repeat them
             layers, out = [checkpoint.settings, *layers], out or resume
-        _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint)
+        _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint, stage1_cache)
 
 
 def _checkpoint(run_dir: Path | None):
@@ -111,7 +116,7 @@ def _checkpoint(run_dir: Path | None):
 
 
 def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
-                    figures: bool = True, checkpoint=None) -> None:
+                    figures: bool = True, checkpoint=None, stage1_cache: Path | None = None) -> None:
     from dscsc_core.runner import check_output_dir, execute, prepare, resolve_config, write_result
 
     from .display import StageProgress, result_table
@@ -121,7 +126,7 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
         check_output_dir(out)
     with StageProgress() as progress, _stop_requests() as stop_requested:
         result = execute(prepared, on_epoch=progress.update, checkpoint_dir=out, resume=checkpoint,
-                         should_stop=stop_requested.is_set)
+                         should_stop=stop_requested.is_set, stage1_cache=stage1_cache)
     if out is not None:
         write_result(result, out)
         if figures:
@@ -172,6 +177,7 @@ def tune(
     subspace_dim: int | None = typer.Option(
         None, "--subspace-dim", help="Per-cluster dimension for --criterion subspace (default: the clusterer's dim)."
     ),
+    stage1_cache: Path | None = _STAGE1_CACHE,
 ) -> None:
     """Search settings without labels: the best candidate has the highest mean criterion score."""
     with report_errors():
@@ -183,7 +189,7 @@ def tune(
         chosen = Criterion(criterion, space, subspace_dim)
         registry, layers = _recipe(preset, config, plugin, data_root)
         parsed = parse_grid(grid)
-        ranked = run_tune(registry, layers, parsed, _seed_list(seeds), criterion=chosen,
+        ranked = run_tune(registry, layers, parsed, _seed_list(seeds), criterion=chosen, stage1_cache=stage1_cache,
                           on_candidate=lambda c: typer.echo(f"{chosen.name} {c.mean:.4f}  {c.settings}", err=True))
         tuning_table(ranked, chosen.describe())
         if write is not None:

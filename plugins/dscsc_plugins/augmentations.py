@@ -10,7 +10,8 @@ from dscsc_core import AugmentationPolicy, Param
 
 class NoAugmentation(AugmentationPolicy):
     name = "none"
-    summary = "identity: the positive of x_i is x_i itself (Table 4, DRH+SCH without augmentation)"
+    summary = "identity: one view, the positive of x_i is x_i itself (Table 4's rows without augmentation)"
+    identity = True
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         return images

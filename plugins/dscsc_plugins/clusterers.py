@@ -49,9 +49,19 @@ def keep_dominant_coefficients(coef: np.ndarray, ratio: float) -> np.ndarray:
     return np.where(keep, coef, 0.0)
 
 
-def dsc_post_affinity(coef: np.ndarray, n_clusters: int, ratio: float, dim: int, power: float) -> np.ndarray:
-    """DSC-Net's post-processing of C into an affinity (method-facts §2, steps 1-4)."""
-    kept = keep_dominant_coefficients(coef, ratio)
+def dsc_post_affinity(coef: np.ndarray, n_clusters: int, ratio: float, dim: int, power: float,
+                      threshold_along: str = "rows") -> np.ndarray:
+    """DSC-Net's post-processing of C into an affinity (method-facts §2, steps 1-4).
+
+    ``threshold_along`` "rows" keeps the dominant entries of each row of C (in the paper's
+    convention, where column i expresses sample i). That is what DSC-Net's code does: it stores C
+    transposed (row i expresses sample i) and thresholds its columns. "columns" thresholds the
+    coefficients that express each sample, as SSC's original post-processing does.
+    """
+    if threshold_along == "rows":
+        kept = keep_dominant_coefficients(coef.T, ratio).T
+    else:
+        kept = keep_dominant_coefficients(coef, ratio)
     symmetric = 0.5 * (kept + kept.T)
     rank = int(min(dim * n_clusters + 1, symmetric.shape[0] - 1))
     u, s, _ = svds(symmetric, k=rank, v0=np.ones(symmetric.shape[0]))
@@ -70,9 +80,12 @@ class DscPostClusterer(Clusterer):
         Param("ratio", float, 0.2, "share of each column's L1 mass kept (thr ratio)", min=0, max=1),
         Param("dim", int, 4, "subspace dimension d; the SVD keeps d*K+1 components", min=1),
         Param("power", float, 3.5, "exponent applied to the affinity", min=0),
+        Param("threshold_along", str, "rows",
+              "keep each row's (DSC-Net's code) or each column's (SSC's) dominant coefficients of C",
+              choices=("rows", "columns")),
         _ASSIGN,
     )
 
     def cluster(self, coef, n_clusters, seed):
-        affinity = dsc_post_affinity(coef, n_clusters, self.ratio, self.dim, self.power)
+        affinity = dsc_post_affinity(coef, n_clusters, self.ratio, self.dim, self.power, self.threshold_along)
         return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels), affinity)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dscsc_core import AutoEncoderParts, Encoder, Param, ParameterError
+from dscsc_core import AutoEncoderParts, DataError, Encoder, Param, ParameterError
 
 # Table 1 of the paper: encoder channels and kernel sizes per dataset (the decoder mirrors them).
 TABLE1_ARCHITECTURES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -118,9 +120,61 @@ class ConvStackEncoder(Encoder):
             )
         return channels, kernels
 
+    def check_context(self, context):
+        self.layout()
+        if self.weights and context.data_root is not None:
+            # Like a dataset file: absolute, relative to the working folder, or to the data root.
+            self._weights_path = context.data_root.user_file(self.weights, f"encoder '{self.name}' weights")
+
     def make(self, input_shape):
         channels, kernels = self.layout()
-        return conv_autoencoder(input_shape, channels, kernels)
+        parts = conv_autoencoder(input_shape, channels, kernels)
+        if self.weights:
+            path = getattr(self, "_weights_path", None) or Path(self.weights).expanduser()
+            load_weights(parts, path, self.name)
+        return parts
+
+
+# DSC-Net's PyTorch port names layers encoder.conv1.., decoder.deconv1..; ours are numbered
+# Sequential entries (the decoder's first entry is the Unflatten).
+_DSCNET_KEY = re.compile(r"^(encoder)\.conv(\d+)\.(weight|bias)$|^(decoder)\.deconv(\d+)\.(weight|bias)$")
+
+
+def _our_key(key: str) -> str:
+    match = _DSCNET_KEY.match(key)
+    if match is None:
+        return key
+    if match.group(1):
+        return f"encoder.{int(match.group(2)) - 1}.conv.{match.group(3)}"
+    return f"decoder.{int(match.group(5))}.deconv.{match.group(6)}"
+
+
+def load_weights(parts: AutoEncoderParts, path: Path, encoder: str) -> None:
+    """Start the autoencoder from a state dict: DSC-Net's layout (its authors' pretrained .pkl files)
+    or dscsc's own (``encoder.*`` and ``decoder.*`` keys, as a network's state dict holds them)."""
+    if not path.is_file():
+        raise DataError(f"encoder '{encoder}' weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a state dict
+        raise DataError(f"encoder '{encoder}' weights file {path} is not a PyTorch state dict "
+                        f"({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise DataError(f"encoder '{encoder}' weights file {path} holds a {type(state).__name__}, not a state dict")
+    renamed = {_our_key(key): value for key, value in state.items()}
+    for module_name in ("encoder", "decoder"):
+        module = getattr(parts, module_name)
+        prefix = f"{module_name}."
+        own = {key[len(prefix):]: value for key, value in renamed.items() if key.startswith(prefix)}
+        expected = module.state_dict()
+        shapes_differ = [k for k in expected if k in own and tuple(own[k].shape) != tuple(expected[k].shape)]
+        if set(own) != set(expected) or shapes_differ:
+            raise DataError(
+                f"encoder '{encoder}' weights file {path} does not fit this {module_name} "
+                f"(its layers: {sorted(expected)}; the file's: {sorted(own)}"
+                + (f"; shapes differ at {shapes_differ}" if shapes_differ else "") + "); check --arch/--channels"
+            )
+        module.load_state_dict(own)
 
 
 def _arch_params(default: str, layers: int) -> tuple[Param, ...]:
@@ -129,6 +183,7 @@ def _arch_params(default: str, layers: int) -> tuple[Param, ...]:
         Param("arch", str, default, "Table 1 architecture to start from", choices=names),
         Param("channels", "ints", None, f"{layers} channel counts, e.g. overrides the arch's", min=1),
         Param("kernels", "ints", None, f"{layers} kernel sizes (or one for all)", min=1),
+        Param("weights", str, None, "start from this state dict (DSC-Net's pretrained layout or dscsc's own)"),
     )
 
 

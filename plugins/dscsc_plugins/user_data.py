@@ -104,7 +104,7 @@ class _UserFileSource(DatasetSource):
     def user_path(self, hint: str, folder: bool = False) -> Path:
         if not self.path:
             raise DataError(f"dataset '{self.name}' needs --path {hint}")
-        path = self.data_root.user_file(self.path, self.name)
+        path = self.data_root.user_file(self.path, f"dataset '{self.name}'")
         if folder != path.is_dir():
             expected = "a folder" if folder else "a file"
             raise DataError(f"dataset '{self.name}': {path} is not {expected}; give --path {hint}")
@@ -208,7 +208,7 @@ class ArrayFileSource(_UserFileSource):
         what = f"dataset 'npz': images in {path.name}"
         images = _images_tensor(_numeric(pixels, what), what)
         if self.labels_path:
-            labels_file = self.data_root.user_file(self.labels_path, self.name)
+            labels_file = self.data_root.user_file(self.labels_path, f"dataset '{self.name}'")
             labels = self._load(labels_file)
             if not isinstance(labels, np.ndarray):
                 raise DataError(f"dataset 'npz': --labels-path {labels_file.name} must be a .npy file, not a .npz")

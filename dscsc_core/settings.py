@@ -1,0 +1,68 @@
+"""Every core setting of a run, declared once: name, type, default, range and help.
+
+``TrainingConfig`` (what the trainer reads) is derived from ``TRAINING_SETTINGS``; ``RunConfig``
+(dscsc_core.config), the command line and the scikit-learn estimator derive theirs from
+``RUN_SETTINGS``. Adding a setting is one ``Param`` here plus the code that uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, field, make_dataclass
+from typing import Any
+
+from .params import Param
+
+PRETRAIN_OBJECTIVES = ("drh+sch", "drh")
+COEF_INITS = ("normal", "constant")
+COEF_DIAGONALS = ("zero", "free")
+
+# Settings the trainer reads (the method itself). Defaults per §4.1 of the paper unless noted.
+TRAINING_SETTINGS: tuple[Param, ...] = (
+    Param("pretrain_epochs", int, 150, "Stage I epochs (full-batch steps), no self-expression", min=0),
+    Param("epochs", int, 150, "Stage II epochs (full-batch steps) with self-expression", min=0),
+    Param("lr", float, 1e-3, "Adam learning rate", min=0),
+    Param("alpha", float, None, "weight alpha of ||Z - ZC||^2 in L_SEM (eq. 3); default 10^(K/10-3)", min=0),
+    Param("beta", float, 10.0, "weight of L_SCH (scaled by input_scale^2, see docs/method.md)", min=0),
+    Param("gamma", float, 1.0, "weight of L_SEM", min=0),
+    Param("temperature", float, 0.1, "temperature rho of the contrastive loss", min=1e-6),
+    Param("head_dim", int, 64, "output size of the contrastive head (paper: 64/128/256)", min=1),
+    Param("head_hidden", int, 256, "hidden width of the contrastive head", min=1),
+    Param("pretrain_objective", str, "drh+sch",
+          "Stage I loss: drh+sch (eq. 10, both views) or drh (DSC-Net's autoencoder on the images alone)",
+          choices=PRETRAIN_OBJECTIVES),
+    Param("pretrain_tol", float, 0.0, "stop Stage I when reconstruction improves less (relative)", min=0),
+    Param("pretrain_patience", int, 20, "window in epochs of the Stage I plateau rule", min=1),
+    Param("coef_init", str, "normal", "initial C: normal (N(0, scale^2)) or constant (every entry = scale)",
+          choices=COEF_INITS),
+    Param("coef_init_scale", float, 1e-4, "std (normal) or value (constant) of the initial coefficients", min=0),
+    Param("coef_diagonal", str, "zero", "diag(C): zero at every step (eq. 1) or free (DSC-Net's code)",
+          choices=COEF_DIAGONALS),
+    Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
+    Param("seed", int, 0, "seed of init, augmentation and clustering", min=0),
+    Param("eval_every", int, 0, "score C with the clusterer every E Stage II epochs when labels exist (0: off)",
+          min=0),
+    Param("checkpoint_every", int, 0, "save a checkpoint every E epochs (0: only when asked to stop)", min=0),
+)
+
+# Settings of a run around the trainer.
+RUN_ONLY_SETTINGS: tuple[Param, ...] = (
+    Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2),
+    Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
+    Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
+)
+
+_PYTHON_TYPES = {int: int, float: float, str: str, bool: bool}
+
+
+def _fields(settings: tuple[Param, ...]) -> list[tuple[str, Any, Any]]:
+    return [(p.name, _PYTHON_TYPES.get(p.type, Any) | None, field(default=p.default)) for p in settings]
+
+
+def _as_dict(self) -> dict[str, Any]:
+    return asdict(self)
+
+
+TrainingConfig = make_dataclass(
+    "TrainingConfig", _fields(TRAINING_SETTINGS), namespace={"to_dict": _as_dict, "__module__": __name__}
+)
+TrainingConfig.__doc__ = "Hyper-parameters of the method itself, one field per entry of TRAINING_SETTINGS."

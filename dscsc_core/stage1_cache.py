@@ -1,0 +1,63 @@
+"""A finished Stage I, stored once per (Stage I settings, data, seed) and reused by every Stage II that shares it.
+
+Table 4's rows, a k sweep, ``dscsc tune`` candidates and ``bench`` reruns often differ only after
+Stage I; with a cache folder they pay for Stage I once. The key holds exactly what shapes Stage I:
+the images themselves (hashed), the encoder and its parameters, the head sizes, the optimiser and
+stopping settings, the seed, the device type, and, when Stage I trains SCH on augmented views
+(``pretrain_objective = "drh+sch"``), the augmentation, the miner and SCH's weights too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .checkpoint import StageOne
+
+# Bump when Stage I's computation changes, so stored Stage I runs of older code are not reused.
+STAGE1_FORMAT = 1
+
+_ALWAYS = ("input_scale", "lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective",
+           "head_dim", "head_hidden", "seed")
+_WITH_SCH = ("beta", "temperature")
+
+
+def _images_digest(images: torch.Tensor) -> str:
+    return hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def stage1_fingerprint(run) -> str:
+    """Identity of a prepared run's Stage I (see the module docstring)."""
+    config, parts = run.config, run.components
+    key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS}
+    key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type,
+               images=_images_digest(run.data.images), shape=list(run.data.images.shape),
+               encoder=[config.encoder, parts["encoder"].config])
+    if config.pretrain_objective == "drh+sch":
+        key.update({name: getattr(config, name) for name in _WITH_SCH})
+        key.update(augment=[config.augment, parts["augment"].config], miner=[config.miner, parts["miner"].config])
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class StageOneCache:
+    """Finished Stage I runs under one folder, one file per fingerprint."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+
+    def path(self, fingerprint: str) -> Path:
+        return self.folder / f"stage1-{fingerprint}.pt"
+
+    def load(self, fingerprint: str) -> StageOne | None:
+        path = self.path(fingerprint)
+        stored = StageOne.load(path) if path.is_file() else None
+        return stored if stored is not None and stored.fingerprint == fingerprint else None
+
+    def save(self, fingerprint: str, stage1: StageOne) -> None:
+        stage1.fingerprint = fingerprint
+        stage1.save(self.path(fingerprint))

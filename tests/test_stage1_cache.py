@@ -1,0 +1,56 @@
+"""A finished Stage I is stored once per (Stage I settings, data, seed) and reused by every Stage II that
+shares it, ending exactly where a run that trained Stage I itself ends."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.stage1_cache import stage1_fingerprint
+
+TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 3, "epochs": 3,
+        "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}
+
+
+def _prepared(registry, **overrides):
+    return prepare(resolve_config(registry, TINY, overrides), registry)
+
+
+def test_reused_stage1_gives_the_same_result_as_training_it(registry, tmp_path):
+    fresh = execute(_prepared(registry))
+    stored = execute(_prepared(registry), stage1_cache=tmp_path)
+    reused = execute(_prepared(registry), stage1_cache=tmp_path)
+    assert not stored.summary["stage1"]["reused"] and reused.summary["stage1"]["reused"]
+    assert len(list(tmp_path.glob("stage1-*.pt"))) == 1
+    for other in (stored, reused):
+        np.testing.assert_array_equal(other.coef, fresh.coef)
+        np.testing.assert_array_equal(other.labels, fresh.labels)
+        assert [r.losses for r in other.history] == [r.losses for r in fresh.history]
+    assert reused.summary["timings"]["pretrain_s"] == 0.0
+    assert reused.summary["stage1"]["stored_seconds"] > 0
+
+
+def test_stage2_only_settings_share_stage1_and_stage1_settings_do_not(registry):
+    base = stage1_fingerprint(_prepared(registry, pretrain_objective="drh"))
+    # Nothing of SCH or augmentation enters a "drh" Stage I; Stage II settings never do.
+    for same in ({"alpha": 3.0}, {"epochs": 9}, {"miner": "none"}, {"augment": "none"}, {"beta": 0.0},
+                 {"params": {"clusterer": {"power": 2.0}}}, {"coef_diagonal": "free"}):
+        assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", **same)) == base, same
+    for different in ({"seed": 1}, {"lr": 0.01}, {"pretrain_epochs": 4}, {"input_scale": 2.0},
+                      {"params": {"dataset": {"data_seed": 1}}}, {"params": {"encoder": {"channels": "8"}}}):
+        assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", **different)) != base, different
+    # An eq. 10 Stage I trains SCH on augmented views: those settings matter there.
+    paper = stage1_fingerprint(_prepared(registry))
+    assert paper != base
+    assert stage1_fingerprint(_prepared(registry, params={"miner": {"k": 2}})) != paper
+    assert stage1_fingerprint(_prepared(registry, beta=1.0)) != paper
+
+
+def test_a_damaged_cache_entry_is_trained_again(registry, tmp_path):
+    run = _prepared(registry)
+    execute(run, stage1_cache=tmp_path)
+    (entry,) = tmp_path.glob("stage1-*.pt")
+    entry.write_bytes(b"not a checkpoint")
+    again = execute(_prepared(registry), stage1_cache=tmp_path)
+    assert not again.summary["stage1"]["reused"]
+    assert execute(_prepared(registry), stage1_cache=tmp_path).summary["stage1"]["reused"]
