@@ -8,10 +8,7 @@ exactly where an uninterrupted one with the same seed would.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import torch
 
 from .errors import DscscError
+from .outputs import atomic_write
 
 FORMAT = 1
 
@@ -56,19 +54,7 @@ class Checkpoint:
 
     def save(self, path: Path | str) -> None:
         """Temporary file, fsync, rename: a killed process never leaves a truncated checkpoint."""
-        path = Path(path)
-        buffer = io.BytesIO()
-        torch.save({"format": FORMAT, **self.__dict__}, buffer)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(buffer.getvalue())
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda out: torch.save({"format": FORMAT, **self.__dict__}, out))
 
     @classmethod
     def load(cls, path: Path | str, expected_fingerprint: str | None = None) -> Checkpoint:
