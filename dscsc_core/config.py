@@ -60,7 +60,7 @@ RUN_PARAMS: tuple[Param, ...] = (
             min=0),
     _method("checkpoint_every", int, "save a checkpoint in --out every E epochs (0: only on Ctrl-C/SIGTERM)", min=0),
     Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
-    _method("seed", int, "seed of init, augmentation and clustering", min=0),
+    _method("seed", int, "seed of init, augmentation and clustering", min=0, max=2**32 - 1),
     Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
 )
 _RUN_PARAM_BY_NAME = {p.name: p for p in RUN_PARAMS}
@@ -173,6 +173,9 @@ def read_toml(path: Path | str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start}); TOML files must be UTF-8") from None
     return {key.replace("-", "_"): value for key, value in data.items()}
 
 
