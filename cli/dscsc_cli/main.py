@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from .errors import report_errors
+from .errors import OneLineErrors, report_errors
 from .extra_args import parse_extra_args
 
 app = typer.Typer(
@@ -24,8 +24,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
-plugins_app = typer.Typer(help="Inspect the installed plugins and their components.", no_args_is_help=True)
+plugins_app = typer.Typer(help="Inspect the installed plugins and their components.", no_args_is_help=True,
+                          cls=OneLineErrors)
 app.add_typer(plugins_app, name="plugins")
 
 _PLUGIN_OPTION_HELP = (
