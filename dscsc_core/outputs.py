@@ -39,7 +39,8 @@ LOCK = ".dscsc.lock"
 METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
 
 _TEMPORARY_PATTERN = ".*.tmp"
-_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC | getattr(os, "O_BINARY", 0)
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -236,18 +237,23 @@ class RunFolder:
 
         lock = self.path / LOCK
         while True:
-            handle = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            handle, writable = _open_lock(lock)
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = LockHolder.parse(_read_all(handle))
                 os.close(handle)
                 raise FolderInUseError(self.path, holder.describe() if holder else None) from None
-            if _is_current(handle, lock):
+            if not _is_current(handle, lock):
+                os.close(handle)  # its holder released it between our open and our flock: open the new one
+                continue
+            previous = LockHolder.parse(_read_all(handle))
+            if previous is not None and previous.pid != os.getpid():
+                self.taken_over = previous
+            if writable:
                 break
-            os.close(handle)  # its holder released it between our open and our flock: open the new one
-        previous = LockHolder.parse(_read_all(handle))
-        self.taken_over = previous if previous is not None and previous.pid != os.getpid() else None
+            lock.unlink()  # a stale lock of another user, which we may not rewrite: make our own
+            os.close(handle)
         os.ftruncate(handle, 0)
         os.pwrite(handle, json.dumps(asdict(LockHolder.me())).encode(), 0)
         self._handle = handle
@@ -272,6 +278,15 @@ def _make_folders(path: Path) -> list[Path]:
 def _remove_created(folders: Iterable[Path]) -> None:
     for folder in folders:  # deepest first: stops mattering at the first one that holds something
         _remove_empty(folder)
+
+
+def _open_lock(lock: Path) -> tuple[int, bool]:
+    """The lock file and whether we may write it (a lock another user left in a shared folder opens
+    read-only: enough to tell whether its holder still runs)."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o666), True
+    except PermissionError:
+        return os.open(lock, os.O_RDONLY | _CLOEXEC), False
 
 
 def _read_all(handle: int) -> str:

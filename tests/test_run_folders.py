@@ -163,9 +163,13 @@ def test_a_held_folder_refuses_a_second_holder_and_is_free_again_after_release(t
         pass
 
 
+def dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+
+
 def test_a_lock_left_by_a_dead_process_is_taken_over_and_temporaries_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    pid = int(dead.stdout)
+    pid = dead_pid()
     (tmp_path / LOCK).write_text(json.dumps({"pid": pid, "host": "here", "started": "earlier"}))
     (tmp_path / ".labels.npy.0123.tmp").write_bytes(b"half")
     (tmp_path / "figures").mkdir()
@@ -175,6 +179,24 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_temporaries_are_removed
         assert folder.taken_over is not None and folder.taken_over.pid == pid
         assert sorted(p.name for p in folder.removed_temporaries) == [".gallery.png.4567.tmp", ".labels.npy.0123.tmp"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["figures", "mine.txt"]
+
+
+def test_a_stale_lock_that_another_user_left_is_replaced(tmp_path, monkeypatch):
+    pid = dead_pid()
+    (tmp_path / LOCK).write_text(json.dumps({"pid": pid, "host": "here", "started": "earlier"}))
+    theirs = (tmp_path / LOCK).stat().st_ino
+    real_open = os.open
+
+    def open_as_another_user(path, flags, *args):  # their 0644 lock file opens read-only for us
+        if Path(path).name == LOCK and flags & os.O_RDWR and Path(path).exists() and os.stat(path).st_ino == theirs:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", open_as_another_user)
+    with RunFolder(tmp_path) as folder:
+        assert folder.taken_over is not None and folder.taken_over.pid == pid
+        assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()
+    assert not (tmp_path / LOCK).exists()
 
 
 def test_report_on_a_busy_run_folder_is_refused(tmp_path):
