@@ -21,7 +21,8 @@ from .checkpoint import fingerprint as training_fingerprint
 from .config import RunConfig
 from .metrics import clustering_scores
 from .registry import Registry
-from .runner import atomic_write_text, execute, prepare, resolve_config
+from .outputs import atomic_write_text
+from .runner import execute, prepare, resolve_config
 from .tuning import Criterion
 
 METRICS = ("acc", "nmi", "ari")

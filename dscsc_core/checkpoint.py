@@ -8,10 +8,7 @@ exactly where an uninterrupted one with the same seed would.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import torch
 
 from .errors import DscscError
+from .outputs import atomic_write
 
 FORMAT = 1
 
@@ -39,22 +37,6 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _save_torch(data: dict[str, Any], path: Path) -> None:
-    """Temporary file, fsync, rename: a killed process never leaves a truncated file."""
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(buffer.getvalue())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class Checkpoint:
     stage: str  # "pretrain" or "finetune": the stage whose ``epoch`` was the last one completed
@@ -72,7 +54,8 @@ class Checkpoint:
     feature_scale: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path | str) -> None:
-        _save_torch({"format": FORMAT, **self.__dict__}, Path(path))
+        """Temporary file, fsync, rename: a killed process never leaves a truncated checkpoint."""
+        atomic_write(path, lambda out: torch.save({"format": FORMAT, **self.__dict__}, out))
 
     @classmethod
     def load(cls, path: Path | str, expected_fingerprint: str | None = None) -> Checkpoint:
@@ -115,7 +98,8 @@ class StageOne:
     def save(self, path: Path | str) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _save_torch({"format": FORMAT, **self.__dict__}, path)
+        data = {"format": FORMAT, **self.__dict__}
+        atomic_write(path, lambda out: torch.save(data, out))
 
     @classmethod
     def load(cls, path: Path | str) -> StageOne | None:

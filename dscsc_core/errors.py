@@ -36,3 +36,12 @@ class DeviceError(DscscError):
 
 class PluginError(DscscError):
     """A plugin that breaks the contract of its kind."""
+
+
+class FolderInUseError(DscscError):
+    """A run folder that another run (or report) is writing right now."""
+
+    def __init__(self, folder, holder: str | None):
+        self.folder, self.holder = folder, holder
+        who = f"another dscsc process ({holder})" if holder else "another dscsc process that is starting"
+        super().__init__(f"run folder {folder} is in use by {who}; wait for it to end or choose another folder")

@@ -5,13 +5,13 @@ they render on headless machines.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .metrics import clustering_accuracy
+from .outputs import atomic_write
 
 FIGURES = ("affinity.png", "losses.png", "gallery.png", "confusion.png", "tsne.png")
 
@@ -26,9 +26,7 @@ def _pyplot():
 
 
 def _save(figure, path: Path) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    temporary.replace(path)  # a killed render never leaves half a PNG
+    atomic_write(path, lambda out: figure.savefig(out, format="png", dpi=110, bbox_inches="tight"))
     _pyplot().close(figure)
     return path
 
@@ -49,11 +47,6 @@ def affinity_figure(affinity: np.ndarray, predicted: np.ndarray, truth: np.ndarr
         axis.set_xticks([])
         axis.set_yticks([])
     return _save(figure, path)
-
-
-def read_metrics(path: Path) -> list[dict[str, str]]:
-    with path.open() as handle:
-        return list(csv.DictReader(handle))
 
 
 def loss_figure(rows: list[dict[str, str]], path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -59,6 +60,9 @@ _PARSERS: dict[Any, Callable[[Any], Any]] = {
     "ints": _parse_int_tuple,
 }
 
+# Whole numbers must fit the 64-bit integers of torch and NumPy, whatever a parameter's own range.
+_INT_LIMITS = (-(2**63), 2**63 - 1)
+
 _TYPE_NAMES = {int: "int", float: "float", bool: "bool", str: "str", "ints": "comma-separated ints"}
 
 
@@ -99,11 +103,20 @@ class Param:
         if self.choices is not None and parsed not in self.choices:
             raise ParameterError(f"{where} must be one of {', '.join(self.choices)}; got {parsed!r}")
         for value in values:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParameterError(f"{where} must be a finite number; got {value!r}")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if self.min is not None and value < self.min:
-                    raise ParameterError(f"{where} must be >= {self.min}; got {value!r}")
-                if self.max is not None and value > self.max:
-                    raise ParameterError(f"{where} must be <= {self.max}; got {value!r}")
+                low, high = self._limits(value)
+                if low is not None and value < low:
+                    raise ParameterError(f"{where} must be >= {low}; got {value!r}")
+                if high is not None and value > high:
+                    raise ParameterError(f"{where} must be <= {high}; got {value!r}")
+
+    def _limits(self, value: int | float) -> tuple[float | None, float | None]:
+        if not isinstance(value, int):
+            return self.min, self.max
+        low, high = _INT_LIMITS
+        return (low if self.min is None else max(self.min, low)), (high if self.max is None else min(self.max, high))
 
 
 class Component:

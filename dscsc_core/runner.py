@@ -1,4 +1,4 @@
-"""Assembles a run from a RunConfig and a plugin registry, runs it, and writes its results.
+"""Assembles a run from a RunConfig and a plugin registry and runs it (``outputs`` writes its files).
 
 Everything that can be checked is checked in ``prepare`` before any training starts, so a bad
 run fails fast and leaves nothing behind.
@@ -6,10 +6,7 @@ run fails fast and leaves nothing behind.
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from .errors import ConfigError, DataError, DeviceError
 from .interfaces import Dataset
 from .memory import check_memory
 from .metrics import clustering_scores
+from .outputs import CHECKPOINT
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
 from .stage1_cache import StageOneCache, stage1_fingerprint
@@ -161,9 +159,6 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
 
 
-CHECKPOINT = "checkpoint.pt"
-
-
 def run_fingerprint(run: PreparedRun) -> str:
     return fingerprint({**run.config.to_dict(), "data_shape": list(run.data.images.shape)})
 
@@ -251,74 +246,3 @@ def _evaluator(run: PreparedRun):
         return clustering_scores(run.data.labels, labels)
 
     return evaluate
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never a truncated file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda temporary: Path(temporary).write_text(text))
-
-
-def _save_array(path: str, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)
-
-
-def check_output_dir(out_dir: Path | str) -> Path:
-    """Fail before training when results could not be written to ``out_dir``."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path {out} exists and is not a folder")
-    existing = next(parent for parent in (out, *out.parents) if parent.exists())
-    if not existing.is_dir():
-        raise ConfigError(f"output folder {out} cannot be created: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"output folder {out} cannot be written (no write permission on {existing})")
-    return out
-
-
-METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
-
-
-def metrics_csv(history) -> str:
-    """One row per epoch: every loss term, and the scores where the epoch was evaluated."""
-    lines = [",".join(METRIC_COLUMNS)]
-    for report in history:
-        values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {})}
-        lines.append(",".join("" if values.get(c) is None else str(values[c]) for c in METRIC_COLUMNS))
-    return "\n".join(lines) + "\n"
-
-
-def write_result(result: RunResult, out_dir: Path | str) -> Path:
-    """Write result.json, metrics.csv and the arrays (labels, C, affinity, embedding) into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "labels.npy", lambda p: _save_array(p, result.labels))
-    _atomic_write(out / "coef.npy", lambda p: _save_array(p, result.coef.astype(np.float32)))
-    _atomic_write(out / "affinity.npy", lambda p: _save_array(p, result.affinity.astype(np.float32)))
-    _atomic_write(out / "embedding.npy", lambda p: _save_array(p, result.embedding.astype(np.float32)))
-    if result.truth is not None:
-        _atomic_write(out / "truth.npy", lambda p: _save_array(p, result.truth))
-    atomic_write_text(out / "metrics.csv", metrics_csv(result.history))
-    text = json.dumps(result.summary, indent=2, default=_json_default)
-    atomic_write_text(out / "result.json", text + "\n")
-    (out / CHECKPOINT).unlink(missing_ok=True)  # the run is complete: the (large) checkpoint has served
-    return out
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -38,7 +38,7 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("coef_diagonal", str, "zero", "diag(C): zero at every step (eq. 1) or free (DSC-Net's code)",
           choices=COEF_DIAGONALS),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=0),
-    Param("seed", int, 0, "seed of init, augmentation and clustering", min=0),
+    Param("seed", int, 0, "seed of init, augmentation and clustering", min=0, max=2**32 - 1),
     Param("eval_every", int, 0, "score C with the clusterer every E Stage II epochs when labels exist (0: off)",
           min=0),
     Param("checkpoint_every", int, 0, "save a checkpoint every E epochs (0: only when asked to stop)", min=0),

@@ -1,5 +1,6 @@
 """A local test plugin: datasets with broken data, loaded through the same PluginLoader path."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +37,27 @@ class Tiny(DatasetSource):
         return Dataset(self.name, images, labels, 2 if self.labelled else None)
 
 
+class Gated(Tiny):
+    """Tiny, but loading waits until the file ``gate`` exists: holds a run at a known point (after it
+    has taken its folder, before it trains) so that a test can act while it runs."""
+
+    name = "gated"
+    summary = "tiny images that load once a gate file exists"
+    params = (*Tiny.params, Param("gate", str, "", "file whose existence lets loading proceed"))
+
+    def read(self):
+        deadline = time.monotonic() + 120
+        while not Path(self.gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return super().read()
+
+
 @hookimpl
 def dscsc_register_datasets(register):
     register(NanImages)
     register(InfImages)
     register(Tiny)
+    register(Gated)
 
 
 @hookimpl

@@ -14,7 +14,8 @@ import pytest
 from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
 
 from dscsc_core.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
-from dscsc_core.runner import CHECKPOINT, execute, prepare, resolve_config
+from dscsc_core.outputs import CHECKPOINT
+from dscsc_core.runner import execute, prepare, resolve_config
 
 SETTINGS = {"dataset": "synthetic", "pretrain_epochs": 6, "epochs": 8, "seed": 3, "checkpoint_every": 2,
             "params": {"subspaces": 3, "per_subspace": 12}}

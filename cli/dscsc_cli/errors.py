@@ -1,12 +1,20 @@
-"""Turns the library's typed errors into one line on stderr and a non-zero exit."""
+"""Turns the library's typed errors, and Typer's usage errors, into one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from dscsc_core.errors import DscscError
+
+try:  # Typer >= 0.26 vendors click; the usage errors of that click derive from TyperException
+    from typer import TyperException as UsageProblem
+except ImportError:  # pragma: no cover  (older Typer runs on click itself)
+    from click import ClickException as UsageProblem
 
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
@@ -22,3 +30,38 @@ def report_errors():
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(INTERRUPT_EXIT) from None
+
+
+def usage_line(problem: Exception) -> str:
+    """A usage error as one line, with where to read the command's options."""
+    message = problem.format_message() if hasattr(problem, "format_message") else str(problem)
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip()).rstrip(".")
+    text = text[:1].lower() + text[1:]  # like the library's messages: "option '--epochs' requires ..."
+    context = getattr(problem, "ctx", None)
+    return f"{text} (see: {context.command_path} --help)" if context is not None else text
+
+
+class OneLineErrors(TyperGroup):
+    """A command group whose usage errors (an option without its value, an unknown command or
+    option, a missing argument) are one ``error:`` line and exit 2, like every other bad input,
+    instead of Typer's boxed usage message."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except UsageProblem as problem:
+            typer.echo(f"error: {usage_line(problem)}", err=True)
+            sys.exit(USAGE_EXIT)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # A group called without a command shows its help (exit 2, as before) rather than an error.
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            typer.echo(ctx.get_help(), nl=False)  # rich help prints itself and returns ""
+            ctx.exit(USAGE_EXIT)
+        return super().parse_args(ctx, args)

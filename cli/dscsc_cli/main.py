@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from .errors import report_errors
+from .errors import OneLineErrors, report_errors
 from .extra_args import parse_extra_args
 
 app = typer.Typer(
@@ -24,8 +24,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
-plugins_app = typer.Typer(help="Inspect the installed plugins and their components.", no_args_is_help=True)
+plugins_app = typer.Typer(help="Inspect the installed plugins and their components.", no_args_is_help=True,
+                          cls=OneLineErrors)
 app.add_typer(plugins_app, name="plugins")
 
 _PLUGIN_OPTION_HELP = (
@@ -100,30 +102,49 @@ def run(
         flags.update({name: extra.pop(name) for name in list(extra) if name in CORE_SETTINGS})
         flags["params"] = extra
         registry, layers = _recipe(preset, config, plugin)
-        checkpoint = _checkpoint(resume)
-        if checkpoint is not None:  # the interrupted run's own settings come first; flags may only repeat them
-            layers, out = [checkpoint.settings, *layers], out or resume
-        _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint, stage1_cache)
+        out = out or resume
+        with _owned(out):
+            checkpoint = _checkpoint(resume)
+            if checkpoint is not None:  # the interrupted run's own settings come first; flags may only repeat them
+                layers = [checkpoint.settings, *layers]
+            _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint, stage1_cache)
+
+
+@contextlib.contextmanager
+def _owned(folder: Path | None, create: bool = True):
+    """Hold ``folder`` for as long as this command writes there: a second run into it is refused,
+    and temporary files of killed writers go. Without a folder (no --out) there is nothing to hold."""
+    if folder is None:
+        yield
+        return
+    from dscsc_core.outputs import RunFolder
+
+    with RunFolder(folder, create=create) as owned:
+        if owned.taken_over is not None:
+            typer.echo(f"warning: took over {folder} from {owned.taken_over.describe()}, which is no longer "
+                       "running", err=True)
+        yield
 
 
 def _checkpoint(run_dir: Path | None):
     if run_dir is None:
         return None
     from dscsc_core.checkpoint import Checkpoint
-    from dscsc_core.runner import CHECKPOINT
+    from dscsc_core.outputs import CHECKPOINT
 
     return Checkpoint.load(run_dir / CHECKPOINT)
 
 
 def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
                     figures: bool = True, checkpoint=None, stage1_cache: Path | None = None) -> None:
-    from dscsc_core.runner import check_output_dir, execute, prepare, resolve_config, write_result
+    from dscsc_core.outputs import clear_run_files, write_result
+    from dscsc_core.runner import execute, prepare, resolve_config
 
     from .display import StageProgress, result_table
 
     prepared = prepare(resolve_config(registry, *layers), registry)
-    if out is not None:
-        check_output_dir(out)
+    if out is not None and checkpoint is None:
+        clear_run_files(out)  # the folder is this run's now: no earlier run's file may stay beside its own
     with StageProgress() as progress, _stop_requests() as stop_requested:
         result = execute(prepared, on_epoch=progress.update, checkpoint_dir=out, resume=checkpoint,
                          should_stop=stop_requested.is_set, stage1_cache=stage1_cache)
@@ -187,6 +208,10 @@ def tune(
         from .display import tuning_table
 
         chosen = Criterion(criterion, space, subspace_dim)
+        if write is not None:
+            from dscsc_core.outputs import check_output_file
+
+            check_output_file(write)
         registry, layers = _recipe(preset, config, plugin, data_root)
         parsed = parse_grid(grid)
         ranked = run_tune(registry, layers, parsed, _seed_list(seeds), criterion=chosen, stage1_cache=stage1_cache,
@@ -207,7 +232,7 @@ def _typed(text: str) -> Any:
 
 
 def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
-    from dscsc_core.runner import atomic_write_text
+    from dscsc_core.outputs import atomic_write_text
     from dscsc_core.tuning import as_layer
 
     layer = as_layer({key: _typed(value) for key, value in settings.items()})
@@ -215,6 +240,7 @@ def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
     lines += [f"{key} = {json.dumps(value)}" for key, value in layer.items() if key != "params"]
     if layer["params"]:
         lines += ["", "[params]"] + [f'"{key}" = {json.dumps(value)}' for key, value in layer["params"].items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -229,7 +255,7 @@ def bench(
     """Run presets x seeds, score every clusterer on the same C, print mean ± std (final epoch)."""
     with report_errors():
         from dscsc_core.benchmark import BenchCase, run_bench, summarise
-        from dscsc_core.runner import check_output_dir
+        from dscsc_core.outputs import check_output_dir
 
         from .display import bench_table
 
@@ -328,7 +354,8 @@ def ablate(
     """Swap components or settings over a grid; runs already in --out are reused, not re-run."""
     with report_errors():
         from dscsc_core.benchmark import grid_cases, run_bench, summarise, summary_csv, summary_markdown
-        from dscsc_core.runner import atomic_write_text, check_output_dir, prepare, resolve_config
+        from dscsc_core.outputs import atomic_write_text
+        from dscsc_core.runner import prepare, resolve_config
         from dscsc_core.tuning import parse_grid
 
         from .display import bench_table
@@ -341,11 +368,11 @@ def ablate(
             resolve_config(registry, *base).clusterer]
         for name in names:
             registry.get("clusterer", name)
-        check_output_dir(out)
-        records = run_bench(registry, cases, _seed_list(seeds), names, out / "runs", on_record=_progress)
-        summaries = [s for name in names for s in summarise(records, name)]
-        atomic_write_text(out / "ablation.csv", summary_csv(summaries))
-        atomic_write_text(out / "ablation.md", summary_markdown(summaries))
+        with _owned(out):
+            records = run_bench(registry, cases, _seed_list(seeds), names, out / "runs", on_record=_progress)
+            summaries = [s for name in names for s in summarise(records, name)]
+            atomic_write_text(out / "ablation.csv", summary_csv(summaries))
+            atomic_write_text(out / "ablation.md", summary_markdown(summaries))
         bench_table(summaries, "dscsc ablate")
         typer.echo(f"wrote {out / 'ablation.csv'} and {out / 'ablation.md'}")
 
@@ -360,8 +387,9 @@ def report(run_dir: Path = typer.Argument(..., help="A folder written by dscsc r
     with report_errors():
         from dscsc_core.report import RunFiles, write_report
 
-        run = RunFiles.read(run_dir)
-        path = write_report(run_dir, _reload_images(run.summary))
+        with _owned(run_dir, create=False):
+            run = RunFiles.read(run_dir)
+            path = write_report(run_dir, _reload_images(run.summary))
         typer.echo(f"wrote {path} and {run_dir / 'figures'}")
 
 

@@ -1,0 +1,301 @@
+"""What a run writes into its folder, and how: one atomic writer, the result files, and the lock by
+which a run owns its folder.
+
+Every file goes through ``atomic_write``: a temporary file with a name no other writer uses, in the
+target's folder, created with the mode any file the user writes gets (0666 less the umask), flushed
+to disk and renamed over the target. A killed writer therefore leaves at worst a ``.NAME.*.tmp``
+file, never a truncated one, and the next run or resume that owns the folder removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ConfigError, FolderInUseError
+
+if TYPE_CHECKING:
+    from .runner import RunResult
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+# Version of result.json's layout; readers accept this and older layouts that carry the keys they use.
+RESULT_FORMAT = 1
+METRICS_CSV = "metrics.csv"
+REPORT = "report.md"
+FIGURES_DIR = "figures"
+ARRAYS = ("labels", "coef", "affinity", "embedding", "truth")
+LOCK = ".dscsc.lock"
+METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
+
+_TEMPORARY_PATTERN = ".*.tmp"
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC | getattr(os, "O_BINARY", 0)
+
+
+def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``path`` through ``write(binary file)``: temporary file, fsync, rename; never half a file."""
+    path = Path(path)
+    handle, temporary = _new_temporary(path)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    # os.open with 0666 lets the kernel apply the umask (and a folder's default ACL), so the result
+    # gets the mode any file the user writes would; mkstemp would make it private (0600).
+    while True:
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, _CREATE_NEW, 0o666), temporary
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
+
+
+def atomic_write_text(path: Path | str, text: str) -> Path:
+    return atomic_write(path, lambda out: out.write(text.encode("utf-8")))
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda out: np.save(out, array))
+
+
+def remove_temporaries(folder: Path | str) -> list[Path]:
+    """Remove the temporary files that killed writers left in ``folder`` and its figures folder.
+
+    Only for a folder this process owns (see ``RunFolder``): no one else writes there then.
+    """
+    folder = Path(folder)
+    stale = [path for where in (folder, folder / FIGURES_DIR) for path in where.glob(_TEMPORARY_PATTERN)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def check_output_dir(out_dir: Path | str) -> Path:
+    """Fail before training when results could not be written to ``out_dir``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a folder")
+    existing = next(parent for parent in (out, *out.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"output folder {out} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {out} cannot be written (no write permission on {existing})")
+    return out
+
+
+def check_output_file(path: Path | str) -> Path:
+    """Fail before any work when a file could not be written at ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"output file {path} is a folder")
+    check_output_dir(path.parent)
+    return path
+
+
+def metrics_csv(history) -> str:
+    """One row per epoch: every loss term, and the scores where the epoch was evaluated."""
+    lines = [",".join(METRIC_COLUMNS)]
+    for report in history:
+        values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {})}
+        lines.append(",".join("" if values.get(c) is None else str(values[c]) for c in METRIC_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def write_result(result: RunResult, out_dir: Path | str) -> Path:
+    """Write the arrays, metrics.csv and result.json into ``out_dir``.
+
+    result.json goes first out and last in: while the files change, the folder holds no run that
+    ``dscsc report`` would read, and once it is back every file is this run's.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RESULT).unlink(missing_ok=True)
+    arrays = {"labels": result.labels, "coef": result.coef.astype(np.float32),
+              "affinity": result.affinity.astype(np.float32), "embedding": result.embedding.astype(np.float32),
+              "truth": result.truth}
+    for name, array in arrays.items():
+        if array is None:
+            (out / f"{name}.npy").unlink(missing_ok=True)  # a previous run's, which this one has no match for
+        else:
+            _save_array(out / f"{name}.npy", array)
+    atomic_write_text(out / METRICS_CSV, metrics_csv(result.history))
+    stored = {"format": RESULT_FORMAT, **result.summary}
+    atomic_write_text(out / RESULT, json.dumps(stored, indent=2, default=_json_default) + "\n")
+    (out / CHECKPOINT).unlink(missing_ok=True)  # the run is complete: the (large) checkpoint has served
+    return out
+
+
+def clear_run_files(folder: Path | str) -> None:
+    """Remove a previous run's files from ``folder`` (result.json first), so that a new run that
+    stops early, or writes fewer files, never sits beside another run's results."""
+    from .figures import FIGURES
+
+    folder = Path(folder)
+    names = [RESULT, *(f"{name}.npy" for name in ARRAYS), METRICS_CSV, REPORT, CHECKPOINT,
+             *(f"{FIGURES_DIR}/{name}" for name in FIGURES)]
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    _remove_empty(folder / FIGURES_DIR)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # absent, or holding files that are not ours
+        pass
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a run folder: written into the lock file so a refused run can name it."""
+
+    pid: int
+    host: str
+    started: str
+    command: str = ""
+
+    @classmethod
+    def me(cls) -> LockHolder:
+        return cls(os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%d %H:%M:%S"), " ".join(sys.argv[:3]))
+
+    @classmethod
+    def parse(cls, text: str) -> LockHolder | None:
+        try:
+            data = json.loads(text)
+            return cls(int(data["pid"]), str(data["host"]), str(data["started"]), str(data.get("command", "")))
+        except (ValueError, TypeError, KeyError):
+            return None  # empty (its holder is still writing it) or not ours
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, since {self.started}"
+
+
+class RunFolder:
+    """A run's exclusive hold on its folder while it writes there (``with RunFolder(path) as folder``).
+
+    The lock file holds an advisory ``flock``, which the kernel drops when its process ends however
+    it ends, so a lock left by a killed run is stale by construction: the next run takes it over
+    (``taken_over`` names the dead holder) instead of obeying it. The file's content names the holder
+    for the message a refused run prints. Folders this lock had to create are removed again on release
+    when nothing was written into them; with ``create=False`` a missing folder is an error instead.
+    """
+
+    def __init__(self, path: Path | str, create: bool = True):
+        self.path = Path(path)
+        self.create = create
+        self.taken_over: LockHolder | None = None
+        self.removed_temporaries: list[Path] = []
+        self._handle: int | None = None
+        self._created: list[Path] = []
+
+    def __enter__(self) -> RunFolder:
+        check_output_dir(self.path)
+        if not self.create and not self.path.is_dir():
+            raise ConfigError(f"run folder {self.path} does not exist")
+        self._created = _make_folders(self.path)
+        try:
+            self._acquire()
+        except BaseException:
+            _remove_created(self._created)
+            raise
+        self.removed_temporaries = remove_temporaries(self.path)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def _acquire(self) -> None:
+        import fcntl
+
+        lock = self.path / LOCK
+        while True:
+            handle, writable = _open_lock(lock)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = LockHolder.parse(_read_all(handle))
+                os.close(handle)
+                raise FolderInUseError(self.path, holder.describe() if holder else None) from None
+            if not _is_current(handle, lock):
+                os.close(handle)  # its holder released it between our open and our flock: open the new one
+                continue
+            previous = LockHolder.parse(_read_all(handle))
+            if previous is not None and previous.pid != os.getpid():
+                self.taken_over = previous
+            if writable:
+                break
+            lock.unlink()  # a stale lock of another user, which we may not rewrite: make our own
+            os.close(handle)
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, json.dumps(asdict(LockHolder.me())).encode(), 0)
+        self._handle = handle
+
+    def release(self) -> None:
+        """Give the folder up (unlink before unlocking, so no one locks a file that is going away)."""
+        if self._handle is None:
+            return
+        (self.path / LOCK).unlink(missing_ok=True)
+        os.close(self._handle)
+        self._handle = None
+        _remove_created(self._created)
+
+
+def _make_folders(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; return the ones created, deepest first."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_created(folders: Iterable[Path]) -> None:
+    for folder in folders:  # deepest first: stops mattering at the first one that holds something
+        _remove_empty(folder)
+
+
+def _open_lock(lock: Path) -> tuple[int, bool]:
+    """The lock file and whether we may write it (a lock another user left in a shared folder opens
+    read-only: enough to tell whether its holder still runs)."""
+    try:
+        return os.open(lock, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o666), True
+    except PermissionError:
+        return os.open(lock, os.O_RDONLY | _CLOEXEC), False
+
+
+def _read_all(handle: int) -> str:
+    return os.pread(handle, 4096, 0).decode("utf-8", "replace")
+
+
+def _is_current(handle: int, path: Path) -> bool:
+    """Whether the open lock file is still the one at ``path`` (a releasing holder unlinks it)."""
+    try:
+        return os.path.samestat(os.fstat(handle), os.stat(path))
+    except FileNotFoundError:
+        return False
