@@ -79,7 +79,8 @@ class Checkpoint:
 
 @dataclass
 class StageOne:
-    """A finished Stage I: the network after pretraining, the random state it ended with and its history.
+    """A finished Stage I: the network after pretraining (at Stage I's pixel scale), the random state it
+    ended with and its history.
 
     Stored once per Stage I settings and seed (see ``runner.StageOneCache``) and restored in place
     of running Stage I, so ablations that share it (Table 4 rows, a k sweep, tuning) pay it once
@@ -93,7 +94,6 @@ class StageOne:
     history: list[dict[str, Any]] = field(default_factory=list)
     pretrain_epochs_run: int = 0
     seconds: float = 0.0  # what Stage I cost when it ran
-    feature_scale: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path | str) -> None:
         path = Path(path)

@@ -27,6 +27,9 @@ class AutoEncoderParts:
     encoder: nn.Module
     decoder: nn.Module
     latent_dim: int
+    # True when scaling the input and every bias by c > 0 scales every activation by c (ReLU layers
+    # without normalisation): then a network trained at one pixel scale moves to another exactly.
+    homogeneous: bool = False
 
 
 class Encoder(Component):

@@ -51,8 +51,22 @@ class DSCSCNetwork(nn.Module):
         super().__init__()
         self.encoder = parts.encoder
         self.decoder = parts.decoder
+        self.homogeneous = parts.homogeneous
         self.head = projection_head(parts.latent_dim, head_hidden, head_dim)
         self.self_expression: SelfExpression | None = None
+
+    @torch.no_grad()
+    def change_pixel_scale(self, factor: float) -> None:
+        """Make the network fed with images × ``factor`` compute ``factor`` × what it computed before.
+
+        For a positively homogeneous autoencoder (``AutoEncoderParts.homogeneous``) scaling every
+        bias by the factor is exact: each ReLU layer gives relu(W·cx + c·b) = c·relu(W·x + b). The
+        head is scaled too, so its cosine similarities do not change.
+        """
+        for module in (self.encoder, self.decoder, self.head):
+            for name, parameter in module.named_parameters():
+                if name.endswith("bias"):
+                    parameter.mul_(factor)
 
     def attach_self_expression(self, n_samples: int, scale: float, generator: torch.Generator,
                                init: str = "normal", diagonal: str = "zero") -> None:

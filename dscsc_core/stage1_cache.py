@@ -2,8 +2,8 @@
 
 Table 4's rows, a k sweep, ``dscsc tune`` candidates and ``bench`` reruns often differ only after
 Stage I; with a cache folder they pay for Stage I once. The key holds exactly what shapes Stage I:
-the images themselves (hashed), the encoder and its parameters, the head sizes, the optimiser and
-stopping settings, the seed, the device type, and, when Stage I trains SCH on augmented views
+the images themselves (hashed) and Stage I's pixel scale, the encoder and its parameters, the head
+sizes, the optimiser and stopping settings, the seed, the device type, and, when Stage I trains SCH on augmented views
 (``pretrain_objective = "drh+sch"``), the augmentation, the miner and SCH's weights too.
 """
 
@@ -22,7 +22,7 @@ from .checkpoint import StageOne
 # Bump when Stage I's computation changes, so stored Stage I runs of older code are not reused.
 STAGE1_FORMAT = 1
 
-_ALWAYS = ("input_scale", "lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective",
+_ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective",
            "head_dim", "head_hidden", "seed")
 _WITH_SCH = ("beta", "temperature")
 
@@ -35,6 +35,8 @@ def stage1_fingerprint(run) -> str:
     """Identity of a prepared run's Stage I (see the module docstring)."""
     config, parts = run.config, run.components
     key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS}
+    # Stage I is stored at its own pixel scale (before the move to input_scale).
+    key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
     key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type,
                images=_images_digest(run.data.images), shape=list(run.data.images.shape),
                encoder=[config.encoder, parts["encoder"].config])

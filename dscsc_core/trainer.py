@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
 from .losses import default_alpha, drh_loss, sch_loss, sem_loss
 from .model import DSCSCNetwork
@@ -117,10 +117,9 @@ class Trainer:
         self.settings = settings or {}
 
     @property
-    def _sch_weight(self) -> float:
-        # L_DRH grows with the square of the pixel scale and L_SCH does not: scaling β by
-        # input_scale² keeps the DRH : SCH balance that β sets independent of the pixel units.
-        return self.config.beta * self.config.input_scale ** 2
+    def _stage1_scale(self) -> float:
+        cfg = self.config
+        return cfg.pretrain_input_scale if cfg.pretrain_input_scale is not None else cfg.input_scale
 
     def fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None = None,
             stage1: StageOne | None = None, on_stage1: Callable[[StageOne], None] | None = None) -> TrainingResult:
@@ -135,9 +134,15 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast convolution kernels
         # (measured 2-3x on the Yale B layers on 2 CPU cores); results are the same maths.
-        x = (images.to(self.device) * cfg.input_scale).contiguous(memory_format=torch.channels_last)
+        images = images.to(self.device).contiguous(memory_format=torch.channels_last)
+        x = images * cfg.input_scale
         network = DSCSCNetwork(self.encoder_plugin.build(tuple(x.shape[1:])), cfg.head_hidden, cfg.head_dim)
         network.to(self.device, memory_format=torch.channels_last)
+        rescale = self._stage1_scale != cfg.input_scale
+        if rescale and not network.homogeneous:
+            raise ConfigError(f"encoder '{self.encoder_plugin.name}' cannot move from pretrain_input_scale "
+                              f"{self._stage1_scale:g} to input_scale {cfg.input_scale:g} (it is not a plain ReLU "
+                              "network); leave pretrain_input_scale unset")
         result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
         result.alpha = cfg.alpha if cfg.alpha is not None else default_alpha(n_clusters)
         if resume is not None:
@@ -148,11 +153,16 @@ class Trainer:
 
         if resume is not None and resume.stage == "finetune":
             pass  # Stage I finished before the checkpoint; its weights come back with Stage II's
-        elif stage1 is not None:
-            self._restore_stage1(network, stage1, result)
         else:
-            self._run_stage1(network, x, result, resume, on_stage1)
-            resume = None
+            if stage1 is not None:
+                self._restore_stage1(network, stage1, result)
+            else:
+                self._run_stage1(network, images * self._stage1_scale, result, resume, on_stage1)
+                resume = None
+            if rescale:
+                network.change_pixel_scale(cfg.input_scale / self._stage1_scale)
+            with torch.no_grad():
+                result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
 
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed + 1)
@@ -174,15 +184,12 @@ class Trainer:
         start = time.perf_counter()
         result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
         result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
-        with torch.no_grad():
-            result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
         if on_stage1 is not None:
             on_stage1(StageOne(
                 fingerprint="", network={k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
                 rng=torch.get_rng_state(), cuda_rng=_cuda_rng(),
                 history=[report.__dict__ for report in result.history],
                 pretrain_epochs_run=result.pretrain_epochs_run, seconds=result.timings["pretrain_s"],
-                feature_scale=dict(result.feature_scale),
             ))
 
     def _restore_stage1(self, network: DSCSCNetwork, stage1: StageOne, result: TrainingResult) -> None:
@@ -192,7 +199,6 @@ class Trainer:
             torch.cuda.set_rng_state_all(stage1.cuda_rng)
         result.history = [EpochReport(**report) for report in stage1.history]
         result.pretrain_epochs_run = stage1.pretrain_epochs_run
-        result.feature_scale = dict(stage1.feature_scale)
         result.timings["pretrain_s"] = 0.0
         result.stage1_reused = True
 
@@ -206,7 +212,7 @@ class Trainer:
         for epoch in range(first, cfg.pretrain_epochs + 1):
             views = self._encode(network, x, augment=with_sch)
             terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
-            total = self._total(terms)
+            total = self._total(terms, self._stage1_scale)
             self._step(optimizer, total, terms, "pretrain", epoch)
             result.history.append(self._report("pretrain", epoch, cfg.pretrain_epochs, terms, total))
             recon_history.append(terms["drh"].item())
@@ -237,7 +243,7 @@ class Trainer:
             z_expressed = coef.T @ views.z
             terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
-            total = self._total(terms)
+            total = self._total(terms, cfg.input_scale)
             self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
@@ -270,10 +276,12 @@ class Trainer:
             terms["sch"] = sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature)
         return terms
 
-    def _total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _total(self, terms: dict[str, torch.Tensor], pixel_scale: float) -> torch.Tensor:
         total = terms["drh"]
         if "sch" in terms:
-            total = total + self._sch_weight * terms["sch"]
+            # L_DRH grows with the square of the pixel scale and L_SCH does not: weighing SCH by
+            # β·scale² keeps the DRH : SCH balance that β sets independent of the pixel units.
+            total = total + self.config.beta * pixel_scale ** 2 * terms["sch"]
         if "sem" in terms:
             total = total + self.config.gamma * terms["sem"]
         return total

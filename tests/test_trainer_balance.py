@@ -57,3 +57,55 @@ def test_drh_pretraining_ignores_sch_and_augmentation(registry):
     with_sch = _run(registry, pretrain_objective="drh", epochs=0)  # geometric views and β = 10 in Stage II only
     assert [r.losses for r in plain.history] == [r.losses for r in with_sch.history]
     assert set(_losses(with_sch, "pretrain", 1)) == {"drh", "total"}
+
+
+def test_moving_a_relu_autoencoder_to_another_pixel_scale_is_exact(registry):
+    from dscsc_core.model import DSCSCNetwork
+
+    torch.manual_seed(0)
+    parts = registry.create("encoder", "conv3", arch="orl").build((1, 32, 32))
+    network = DSCSCNetwork(parts, 16, 8)
+    x = torch.rand(5, 1, 32, 32)
+    with torch.no_grad():
+        before = network.decoder(network.encoder(x)), network.head(network.encoder(x))
+        network.change_pixel_scale(255.0)
+        after = network.decoder(network.encoder(255.0 * x)), network.head(network.encoder(255.0 * x))
+    torch.testing.assert_close(after[0], 255.0 * before[0], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(after[1], 255.0 * before[1], rtol=1e-5, atol=1e-4)
+
+
+def test_stage1_at_its_own_pixel_scale_then_stage2_at_input_scale(registry):
+    unit = _run(registry, input_scale=1.0)
+    moved = _run(registry, input_scale=4.0, pretrain_input_scale=1.0)
+    stage1 = [r.losses for r in unit.history if r.stage == "pretrain"]
+    assert [r.losses for r in moved.history if r.stage == "pretrain"] == stage1  # the same Stage I
+    # Stage II starts from the moved network: its first reconstruction is 4² times the unit one's.
+    assert _losses(moved, "finetune", 1)["drh"] == pytest.approx(16 * _losses(unit, "finetune", 1)["drh"], rel=1e-3)
+    assert moved.summary["config"]["pretrain_input_scale"] == 1.0
+
+
+def test_an_encoder_that_cannot_change_scale_is_refused_before_training(registry):
+    from dscsc_core import AutoEncoderParts, Encoder, hookimpl
+    from dscsc_core.errors import ConfigError
+    from dscsc_core.registry import PluginLoader
+
+    class NormalisedEncoder(Encoder):
+        name = "normalised"
+
+        def make(self, input_shape):
+            size = int(torch.tensor(input_shape).prod())
+            return AutoEncoderParts(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LayerNorm(size)),
+                                    torch.nn.Unflatten(1, input_shape), size)
+
+    class Plugin:
+        @hookimpl
+        def dscsc_register_encoders(self, register):
+            register(NormalisedEncoder)
+
+    loader = PluginLoader(strict=True)
+    loader.load_entry_points()
+    loader.add_plugin(Plugin(), "normalised-plugin")
+    local = loader.collect()
+    with pytest.raises(ConfigError, match="cannot move from pretrain_input_scale"):
+        _run(local, encoder="normalised", input_scale=2.0, pretrain_input_scale=1.0)
+    assert _run(local, encoder="normalised", input_scale=2.0).coef.shape == (30, 30)

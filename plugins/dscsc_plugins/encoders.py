@@ -98,6 +98,7 @@ def conv_autoencoder(input_shape: tuple[int, int, int], channels, kernels) -> Au
         encoder=nn.Sequential(*encoder_layers, Flatten()),
         decoder=nn.Sequential(Unflatten(latent_shape), *decoder_layers),
         latent_dim=math.prod(latent_shape),
+        homogeneous=True,  # stride-2 convolutions, zero padding, ReLU: positively homogeneous
     )
 
 
