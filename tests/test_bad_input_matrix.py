@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from test_cli import invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import invoke
 
 from dscsc_core.config import RUN_PARAMS, SELECTIONS
 from dscsc_core.outputs import RunFolder
@@ -138,7 +138,7 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["run", "--lr", "fast"], "expects float"),
         (["run", "--hflip", "maybe"], "expects bool"),
         (["run", "--encoder", "conv3", "--channels", "3,x,5"], "expects comma-separated ints"),
-        (["run", "--seeds", "3"], "unknown option --seeds"),
+        (["run", "--seeds", "3"], "unknown plugin parameter --seeds"),
     ],
     "out-of-range values": [
         (["run", "--lr", "-1"], "'lr' must be >= 0"),
@@ -179,7 +179,8 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["compare"], "missing argument"),
         (["report"], "missing argument"),
         (["plugins", "show", "encoder"], "missing argument"),
-        (["tune", "--bogus"], "no such option: --bogus"),
+        (["plugins", "list", "--bogus"], "no such option: --bogus"),
+        (["tune", "--preset", "tiny-synthetic", "--grid", "k=2", "--bogus", "1"], "unknown plugin parameter --bogus"),
         (["tune", "--grid", "k=1", "--subspace-dim", "x"], "invalid value for '--subspace-dim'"),
     ],
     "missing or unreadable files": [
