@@ -188,6 +188,6 @@ def test_every_run_setting_is_an_option_stating_its_default(command):
             assert param.parse(stated.group(1)) == param.default, param.name
 
 
-def test_help_lists_settings_that_have_no_hand_written_option():
+def test_run_help_shows_every_setting_with_its_own_help():
     text = invoke("run", "--help", env={"COLUMNS": "250"}).stdout
     assert "--pretrain-tol" in text and "stop Stage I when reconstruction improves less" in text
