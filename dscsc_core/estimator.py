@@ -40,7 +40,8 @@ _KEYWORD = inspect.Parameter.KEYWORD_ONLY
 _SIGNATURE = inspect.Signature([
     inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
     inspect.Parameter("n_clusters", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=8, annotation=int),
-    *(inspect.Parameter(p.name, _KEYWORD, default=p.default, annotation=Any) for p in ESTIMATOR_SETTINGS),
+    *(inspect.Parameter(p.name, _KEYWORD, default=p.default, annotation=p.type | None if isinstance(p.type, type)
+                        else Any) for p in ESTIMATOR_SETTINGS),
     inspect.Parameter("plugin_params", _KEYWORD, default=None, annotation="dict[str, Any] | None"),
     inspect.Parameter("image_shape", _KEYWORD, default=None, annotation="tuple[int, ...] | None"),
     inspect.Parameter("random_state", _KEYWORD, default=None, annotation="int | None"),
