@@ -53,17 +53,15 @@ def main() -> None:
 
     clusterers = args.clusterers.split(",")
     runs: dict[str, list[dict]] = {name: [] for name in clusterers}
-    data = registry.create("dataset", "digits").load()
     for seed in seeds:
         # Train once per seed (the default clusterer), then score every clusterer on the same C.
-        result = execute(prepare(resolve_config(registry, {"seed": seed}), registry))
-        training_s = result.summary["timings"]["total_s"] - result.summary["timings"]["cluster_s"]
+        prepared = prepare(resolve_config(registry, {"seed": seed}), registry)
+        result = execute(prepared, clusterers={name: registry.create("clusterer", name) for name in clusterers})
         for name in clusterers:
-            start = time.perf_counter()
-            labels = registry.create("clusterer", name).fit_predict(result.coef, 10, seed=seed).labels
-            seconds = training_s + time.perf_counter() - start
-            runs[name].append({**clustering_scores(data.labels, labels), "seconds": seconds})
+            scored = result.clusterings[name]
+            runs[name].append({**scored.scores, "seconds": result.timings.train_s + scored.seconds})
             print(f"# dscsc seed={seed} clusterer={name}: {runs[name][-1]}", flush=True)
+    data = prepared.data
     rows = [(f"`dscsc run` (clusterer {name})", runs[name]) for name in clusterers]
     rows += baseline_rows(data.images.flatten(1).numpy(), data.labels, seeds)
 

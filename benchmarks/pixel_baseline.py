@@ -23,6 +23,7 @@ import torch
 
 from dscsc_core.datapaths import DataRoot
 from dscsc_core.metrics import clustering_scores
+from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import build_components, resolve_config
 
@@ -40,7 +41,7 @@ def least_squares_coefficients(pixels: np.ndarray, relative_lambda: float) -> np
 
 
 def baseline_rows(registry, preset: str, lambdas: list[float], data_root: str | None) -> list[str]:
-    layers = [registry.preset(preset).read(), {"data_root": data_root} if data_root else {}]
+    layers = Recipe(preset).layers(registry, {"data_root": data_root} if data_root else {})
     config = resolve_config(registry, *layers)
     data = build_components(config, registry)[1]["dataset"].load(DataRoot.resolve(config.data_root))
     pixels = data.images.reshape(len(data.images), -1).double().numpy()

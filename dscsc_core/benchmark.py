@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import Any
 
 from .checkpoint import fingerprint as training_fingerprint
 from .config import RunConfig
-from .metrics import clustering_scores
-from .registry import Registry
+from .errors import DataError
 from .outputs import atomic_write_text
-from .runner import execute, prepare, resolve_config
+from .registry import Registry
+from .runner import LoadedDatasets, RunResult, execute, prepare, resolve_config
 from .tuning import Criterion
 
 METRICS = ("acc", "nmi", "ari")
@@ -127,43 +126,27 @@ class RecordStore:
 
 
 def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str],
-             stage1_cache: Path | str | None = None) -> BenchRecord:
-    """Train ``case`` once with ``seed`` (reusing a stored Stage I from ``stage1_cache``), then score
-    every clusterer on the learned C."""
-    prepared = prepare(resolve_config(registry, *case.layers, {"seed": seed}), registry)
+             stage1_cache: Path | str | None = None, datasets: LoadedDatasets | None = None) -> BenchRecord:
+    """Train ``case`` once with ``seed`` (reusing a stored Stage I from ``stage1_cache``) and score
+    every clusterer on the learned C. The case's own clusterer keeps its configured parameters;
+    another one gets its defaults."""
+    prepared = prepare(resolve_config(registry, *case.layers, {"seed": seed}), registry, datasets=datasets)
     if prepared.data.labels is None:
-        from .errors import DataError
-
         raise DataError(f"benchmark case '{case.name}' needs a labelled dataset; '{prepared.data.name}' has no labels")
-    result = execute(prepared, stage1_cache=stage1_cache)
-    timings = result.summary["timings"]
-    # The time a seed costs from scratch: a reused Stage I counts with what it cost when it ran.
-    train_s = timings["total_s"] - timings["cluster_s"] + (result.summary["stage1"]["stored_seconds"] or 0.0)
-    scores = {}
-    for name in clusterers:
-        clusterer = _clusterer_for(registry, prepared, name)
-        start = time.perf_counter()
-        labels = clusterer.fit_predict(result.coef, prepared.n_clusters, seed=seed).labels
-        scores[name] = {**clustering_scores(prepared.data.labels, labels), "seconds": time.perf_counter() - start}
-    config = result.summary["config"]
-    return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), train_s, scores, config,
-                       result.summary["feature_scale"], Criterion("silhouette").score(result, prepared),
-                       Criterion("subspace").score(result, prepared), [int(label) for label in result.labels],
-                       _step_seconds(result.summary))
+    names = list(clusterers)
+    extra = {name: registry.create("clusterer", name) for name in names if name != prepared.config.clusterer}
+    result = execute(prepared, stage1_cache=stage1_cache, clusterers=extra)
+    scores = {name: {**result.clusterings[name].scores, "seconds": result.clusterings[name].seconds} for name in names}
+    return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), result.timings.train_s,
+                       scores, result.summary["config"], result.summary["feature_scale"],
+                       Criterion("silhouette").score(result, prepared), Criterion("subspace").score(result, prepared),
+                       [int(label) for label in result.labels], _step_seconds(result, prepared.config.epochs))
 
 
-def _step_seconds(summary: dict[str, Any]) -> dict[str, float]:
-    stage1_s = summary["stage1"]["stored_seconds"] or summary["timings"].get("pretrain_s", 0.0)
-    steps = {"stage1": summary["pretrain_epochs_run"], "stage2": summary["config"]["epochs"]}
-    seconds = {"stage1": stage1_s, "stage2": summary["timings"]["finetune_s"]}
+def _step_seconds(result: RunResult, stage2_steps: int) -> dict[str, float]:
+    steps = {"stage1": result.summary["pretrain_epochs_run"], "stage2": stage2_steps}
+    seconds = {"stage1": result.timings.stage1_s, "stage2": result.timings.finetune_s}
     return {stage: seconds[stage] / steps[stage] for stage in steps if steps[stage]}
-
-
-def _clusterer_for(registry: Registry, prepared, name: str):
-    """The run's own clusterer keeps its configured parameters; another one gets its defaults."""
-    if name == prepared.config.clusterer:
-        return prepared.components["clusterer"]
-    return registry.create("clusterer", name)
 
 
 def run_bench(
@@ -173,11 +156,13 @@ def run_bench(
     clusterers: Iterable[str],
     folder: Path | str,
     on_record: Callable[[BenchRecord, bool], None] | None = None,
+    datasets: LoadedDatasets | None = None,
 ) -> list[BenchRecord]:
     """Every case x seed, reusing stored runs and, from ``folder``/stage1, stored Stage I runs;
-    ``on_record(record, reused)`` after each."""
+    ``on_record(record, reused)`` after each. Each dataset is read once (into ``datasets``)."""
     store = RecordStore(folder)
     clusterers = list(clusterers)
+    datasets = datasets if datasets is not None else LoadedDatasets()
     records = []
     for case in cases:
         fingerprint = case.fingerprint(registry)
@@ -185,7 +170,7 @@ def run_bench(
             record = store.find(case, fingerprint, seed)
             reused = record is not None and set(clusterers) <= set(record.scores)
             if not reused:
-                record = run_case(registry, case, seed, clusterers, Path(folder) / STAGE1_FOLDER)
+                record = run_case(registry, case, seed, clusterers, Path(folder) / STAGE1_FOLDER, datasets)
                 store.save(case, record)
             records.append(record)
             if on_record is not None:
@@ -228,7 +213,7 @@ def grid_cases(base_layers: Sequence[dict[str, Any]], grid: Mapping[str, Sequenc
     from .tuning import as_layer, candidates
 
     cases = []
-    for settings in candidates({("augment" if k == "augmentation" else k): v for k, v in grid.items()}):
+    for settings in candidates(grid):
         label = " ".join(f"{key}={value}" for key, value in settings.items())
         cases.append(BenchCase(label.replace("/", "_"), (*base_layers, as_layer(settings))))
     return cases

@@ -26,9 +26,13 @@ class CheckpointError(DscscError):
 
 
 class TrainingInterrupted(DscscError):
-    """Training stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint."""
+    """Training stopped on request (Ctrl-C, SIGTERM); ``checkpoint_dir`` holds its checkpoint, if one was saved."""
 
     exit_code = 130
+
+    def __init__(self, message: str, checkpoint_dir: Path | str | None = None):
+        super().__init__(message)
+        self.checkpoint_dir = checkpoint_dir
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
@@ -50,7 +54,7 @@ class Checkpoint:
     pretrain_epochs_run: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     cuda_rng: list[torch.Tensor] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration, for --resume
+    settings: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration, to resume with
     feature_scale: dict[str, float] = field(default_factory=dict)
 
     def save(self, path: Path | str) -> None:
@@ -58,10 +62,11 @@ class Checkpoint:
         atomic_write(path, lambda out: torch.save({"format": FORMAT, **self.__dict__}, out))
 
     @classmethod
-    def load(cls, path: Path | str, expected_fingerprint: str | None = None) -> Checkpoint:
+    def load(cls, path: Path | str) -> Checkpoint:
         path = Path(path)
         if not path.is_file():
-            raise CheckpointError(f"no checkpoint at {path}; a run writes one every --checkpoint-every epochs")
+            raise CheckpointError(f"no checkpoint at {path}; a run writes one every {{setting}} epochs and when "
+                                  "it is stopped", setting="checkpoint_every")
         try:
             data = torch.load(path, map_location="cpu", weights_only=False)
             data.pop("format")
@@ -69,11 +74,6 @@ class Checkpoint:
         except Exception as exc:  # torch raises many types for a damaged file
             raise CheckpointError(f"checkpoint {path} is damaged or not a dscsc checkpoint ({type(exc).__name__})") \
                 from None
-        if expected_fingerprint is not None and checkpoint.fingerprint != expected_fingerprint:
-            raise CheckpointError(
-                f"checkpoint {path} was made by a different run configuration; resume with the settings it was "
-                "saved with (dscsc run --resume DIR, no other settings)"
-            )
         return checkpoint
 
 

@@ -9,27 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .kinds import PLUGIN_KINDS, SELECTIONS, plugin_kind
 from .params import Param
 from .settings import RUN_ONLY_SETTINGS, TRAINING_SETTINGS, TrainingConfig
 
-# Which plugin kind each selection option picks; ``augment`` is the CLI's word for the augmentation policy.
-SELECTIONS: dict[str, str] = {
-    "dataset": "dataset",
-    "encoder": "encoder",
-    "augment": "augmentation",
-    "miner": "miner",
-    "regularizer": "regularizer",
-    "clusterer": "clusterer",
-}
-
-SELECTION_SETTINGS: tuple[Param, ...] = (
-    Param("dataset", str, "digits", "dataset source"),
-    Param("encoder", str, "conv1", "encoder + mirrored decoder"),
-    Param("augment", str, "geometric", "augmentation policy building the positive view"),
-    Param("miner", str, "knn", "negative miner of the contrastive head"),
-    Param("regularizer", str, "l2", "penalty R(C) of the self-expression loss"),
-    Param("clusterer", str, "dsc-post", "turns C into labels"),
-)
+# One setting per plugin kind picks the plugin; unset, the registry's default for the kind (named by
+# the plugins, e.g. the built-ins) is used, so that the core never names a plugin.
+SELECTION_SETTINGS: tuple[Param, ...] = tuple(Param(kind.option, str, None, kind.help) for kind in PLUGIN_KINDS)
 
 # Every scalar setting of a run, with its default, type and allowed range.
 RUN_PARAMS: tuple[Param, ...] = (*SELECTION_SETTINGS, *TRAINING_SETTINGS, *RUN_ONLY_SETTINGS)
@@ -87,7 +73,7 @@ RunConfig.__doc__ = "A fully resolved run: plugin choices, method settings (RUN_
 def _drop_params_of(params: dict[str, Any], option: str) -> None:
     """A later layer picked another plugin for ``option``: parameters written for the earlier one
     (``augment.degrees`` of a preset whose augmentation a flag now replaces) no longer apply."""
-    prefixes = {f"{option}.", f"{SELECTIONS[option]}."}
+    prefixes = {f"{word}." for word in plugin_kind(option).words}
     for key in [k for k in params if any(k.startswith(p) for p in prefixes)]:
         del params[key]
 

@@ -1,4 +1,4 @@
-"""Where dataset files live: ``--data-root`` > ``DSCSC_DATA`` > the documented default.
+"""Where dataset files live: the ``data_root`` setting > ``DSCSC_DATA`` > the documented default.
 
 Dataset plugins ask for a file by its path relative to the data root; when it is missing the
 error names the file, where it looked, why it looked there and how to point dscsc elsewhere.
@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import DataError
 
 DATA_ENV = "DSCSC_DATA"
+SETTING = "data_root"
 
 
 def default_data_root() -> Path:
@@ -24,12 +25,12 @@ def default_data_root() -> Path:
 @dataclass(frozen=True)
 class DataRoot:
     path: Path
-    origin: str  # why this folder: "--data-root", "DSCSC_DATA" or "default"
+    origin: str  # why this folder: SETTING, DATA_ENV or "default"
 
     @classmethod
     def resolve(cls, explicit: str | Path | None = None) -> DataRoot:
         if explicit:
-            return cls(Path(explicit).expanduser(), "--data-root")
+            return cls(Path(explicit).expanduser(), SETTING)
         if os.environ.get(DATA_ENV):
             return cls(Path(os.environ[DATA_ENV]).expanduser(), DATA_ENV)
         return cls(default_data_root(), "default")
@@ -39,9 +40,11 @@ class DataRoot:
         path = self.path / relative
         if path.is_file():
             return path
+        origin = "{origin}" if self.origin == SETTING else self.origin
         raise DataError(
-            f"dataset '{dataset}' needs {relative}, not found in {self.path} (data root from {self.origin}); "
-            f"put the file there or point dscsc at your copy with --data-root DIR or {DATA_ENV}=DIR"
+            f"dataset '{dataset}' needs {relative}, not found in {self.path} (data root from {origin}); "
+            f"put the file there or point dscsc at your copy with {{setting}} DIR or {DATA_ENV}=DIR",
+            origin=SETTING, setting=SETTING,
         )
 
     def user_file(self, given: str, owner: str) -> Path:

@@ -1,13 +1,37 @@
-"""Typed exceptions raised by the library; only the CLI turns them into messages."""
+"""Typed exceptions raised by the library; only the CLI turns them into messages.
+
+Errors about what a user gave (a parameter, a setting, data) are also ``ValueError``s, as
+scikit-learn and most Python callers expect of bad input.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class DscscError(Exception):
-    """Base of every error dscsc raises on purpose (bad input, bad plugin, bad data)."""
+    """Base of every error dscsc raises on purpose (bad input, bad plugin, bad data).
+
+    A message that names a setting or plugin parameter the user can change writes it as a field,
+    ``DataError("set {setting} to the number of clusters", setting="n_clusters")``: the library
+    quotes it (``'n_clusters'``), and a front end may ``render`` it as its own word for that
+    setting (the command line's ``--n-clusters``). A list of names renders as a comma list.
+    """
+
+    def __init__(self, message: str = "", **names: str | list[str] | tuple[str, ...]):
+        self.template, self.names = message, names
+        super().__init__(self.render())
+
+    def render(self, name: Callable[[str], str] = "'{}'".format) -> str:
+        """The message with every named setting written by ``name``."""
+        text = self.template
+        for field, value in self.names.items():  # replace, not str.format: the rest may hold braces (paths)
+            word = ", ".join(map(name, value)) if isinstance(value, (list, tuple)) else name(value)
+            text = text.replace(f"{{{field}}}", word)
+        return text
 
 
-class UnknownComponentError(DscscError):
+class UnknownComponentError(DscscError, ValueError):
     """A plugin name that no registered plugin provides."""
 
     def __init__(self, kind: str, name: str, choices: list[str], suggestion: str | None):
@@ -18,16 +42,20 @@ class UnknownComponentError(DscscError):
         )
 
 
-class ParameterError(DscscError):
+class ParameterError(DscscError, ValueError):
     """A parameter value that is of the wrong type or out of range."""
 
 
-class ConfigError(DscscError):
+class ConfigError(DscscError, ValueError):
     """A configuration file or option combination that cannot be used."""
 
 
-class DataError(DscscError):
+class DataError(DscscError, ValueError):
     """Data that cannot be clustered as given (NaN, too few samples, wrong shapes)."""
+
+
+class UnknownParameterError(ConfigError):
+    """A plugin parameter that no selected plugin declares, or that several declare."""
 
 
 class DeviceError(DscscError):

@@ -4,10 +4,21 @@ Plugins are chosen by name, exactly as on the command line, so ``GridSearchCV``-
 swap them with ``set_params(miner="none")``. ``X`` is images (N x H x W or N x C x H x W) or a
 2-D array whose rows are flattened images (give ``image_shape``; square rows are reshaped
 automatically, other rows are treated as 1 x 1 x d "images").
+
+The constructor's parameters are the run settings (``dscsc_core.config.RUN_PARAMS``) that make
+sense for an in-memory fit, with their declared defaults, plus scikit-learn's own (``n_clusters``,
+``random_state``) and ``plugin_params``/``image_shape``: a new run setting reaches the estimator
+without an edit here. A fit goes through the same ``prepare``/``execute`` pipeline as ``dscsc run``,
+over an in-memory dataset source.
+
+``check_estimator`` passes in under a minute with ``pretrain_epochs=2, epochs=2,
+plugin_params={"k": 3}`` (``CHECKED_SETTINGS``: about 20 s on one CPU thread, the fastest for its
+tiny arrays; tests/test_estimator.py holds it to the minute).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -15,68 +26,70 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import validate_data
 
-from .config import RunConfig
-from .runner import build_components, resolve_device
-from .trainer import Trainer
+from .config import RUN_PARAMS, RunConfig
+from .interfaces import Dataset, DatasetSource
+from .runner import execute, prepare, resolve_config
+
+# Run settings an estimator does not take: X is the data, nothing is written, and scikit-learn
+# names the cluster count, the seed and (its default being the CPU) the device its own way.
+_NOT_ESTIMATOR_SETTINGS = {"dataset", "data_root", "eval_every", "checkpoint_every", "n_clusters", "seed", "device"}
+ESTIMATOR_SETTINGS = tuple(p for p in RUN_PARAMS if p.name not in _NOT_ESTIMATOR_SETTINGS)
+CHECKED_SETTINGS: dict[str, Any] = {"pretrain_epochs": 2, "epochs": 2, "plugin_params": {"k": 3}}
+
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+_SIGNATURE = inspect.Signature([
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+    inspect.Parameter("n_clusters", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=8, annotation=int),
+    *(inspect.Parameter(p.name, _KEYWORD, default=p.default, annotation=p.type | None if isinstance(p.type, type)
+                        else Any) for p in ESTIMATOR_SETTINGS),
+    inspect.Parameter("plugin_params", _KEYWORD, default=None, annotation="dict[str, Any] | None"),
+    inspect.Parameter("image_shape", _KEYWORD, default=None, annotation="tuple[int, ...] | None"),
+    inspect.Parameter("random_state", _KEYWORD, default=None, annotation="int | None"),
+    inspect.Parameter("device", _KEYWORD, default="cpu", annotation=str),
+])
+
+
+def _parameter_docs() -> str:
+    lines = ["", "Parameters", "----------",
+             "n_clusters : int, default=8", "    Number of clusters K."]
+    for p in ESTIMATOR_SETTINGS:
+        default = "the registered default" if p.default is None and p.type is str else repr(p.default)
+        lines += [f"{p.name} : {p.type_name}, default={default}", f"    {p.help}."]
+    lines += ["plugin_params : dict, default=None",
+              "    Plugin parameters, plain (``k``) or by kind (``miner.k``), as on the command line.",
+              "image_shape : tuple, default=None", "    (C,) H, W of the images when X holds flattened rows.",
+              "random_state : int, default=None", "    Seed of every random choice (None: 0).",
+              "device : str, default='cpu'", "    auto, cpu, cuda or cuda:N."]
+    return "\n    ".join(lines)
+
+
+class ArraySource(DatasetSource):
+    """The estimator's X as a dataset source: images without labels, and the K asked for."""
+
+    name = "array"
+    summary = "images given in memory"
+
+    def __init__(self, images: torch.Tensor, n_clusters: int):
+        super().__init__()
+        self.images, self.n_clusters = images, n_clusters
+
+    def read(self) -> Dataset:
+        return Dataset(self.name, self.images, None, self.n_clusters)
 
 
 class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
-    """Deep structural contrastive subspace clustering with pluggable components.
+    def __init__(self, *args: Any, **kwargs: Any):
+        bound = _SIGNATURE.bind(self, *args, **kwargs)  # a TypeError names any unknown keyword
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
 
-    Attributes after ``fit``: ``labels_``, ``coef_`` (N x N self-expression C),
-    ``affinity_matrix_`` (what the clusterer used), ``embedding_`` (encoder features, N x d),
-    ``n_features_in_``.
-    """
+    __init__.__signature__ = _SIGNATURE
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        encoder: str = "conv1",
-        augment: str = "geometric",
-        miner: str = "knn",
-        regularizer: str = "l2",
-        clusterer: str = "dsc-post",
-        plugin_params: dict[str, Any] | None = None,
-        image_shape: tuple[int, ...] | None = None,
-        pretrain_epochs: int = 150,
-        epochs: int = 150,
-        lr: float = 1e-3,
-        alpha: float | None = None,
-        beta: float = 10.0,
-        gamma: float = 1.0,
-        temperature: float = 0.1,
-        head_dim: int = 64,
-        input_scale: float = 1.0,
-        random_state: int | None = None,
-        device: str = "cpu",
-    ):
-        self.n_clusters = n_clusters
-        self.encoder = encoder
-        self.augment = augment
-        self.miner = miner
-        self.regularizer = regularizer
-        self.clusterer = clusterer
-        self.plugin_params = plugin_params
-        self.image_shape = image_shape
-        self.pretrain_epochs = pretrain_epochs
-        self.epochs = epochs
-        self.lr = lr
-        self.alpha = alpha
-        self.beta = beta
-        self.gamma = gamma
-        self.temperature = temperature
-        self.head_dim = head_dim
-        self.input_scale = input_scale
-        self.random_state = random_state
-        self.device = device
-
-    def _run_config(self) -> RunConfig:
-        settings = {name: getattr(self, name) for name in (
-            "encoder", "augment", "miner", "regularizer", "clusterer", "pretrain_epochs", "epochs", "lr", "alpha",
-            "beta", "gamma", "temperature", "head_dim", "input_scale", "device")}
-        settings["seed"] = 0 if self.random_state is None else self.random_state
-        return RunConfig.from_layers(settings, {"params": dict(self.plugin_params or {})})
+    def _run_config(self, registry) -> RunConfig:
+        settings = {p.name: getattr(self, p.name) for p in ESTIMATOR_SETTINGS}
+        settings.update(seed=0 if self.random_state is None else self.random_state, device=self.device)
+        return resolve_config(registry, settings, {"params": dict(self.plugin_params or {})})
 
     @staticmethod
     def _images(X: np.ndarray, shape: tuple[int, ...] | None) -> torch.Tensor:
@@ -100,22 +113,17 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
             shape = shape if shape is not None else X.shape[1:]
             X = X.reshape(X.shape[0], -1)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        config = self._run_config()
         # sklearn's contract allows any 1 <= n_clusters <= n_samples (one cluster is a valid, trivial answer).
         n_clusters = int(self.n_clusters)
         if not 1 <= n_clusters <= X.shape[0]:
             raise ValueError(f"n_clusters={self.n_clusters} must be between 1 and the {X.shape[0]} samples")
         registry = load_registry()
-        _, parts = build_components(config, registry)
-        images = self._images(X, shape)
-        trainer = Trainer(config.training(), parts["encoder"], parts["augment"], parts["miner"],
-                          parts["regularizer"], device=resolve_device(config.device))
-        trained = trainer.fit(images, n_clusters)
-        clustering = parts["clusterer"].fit_predict(trained.coef, n_clusters, seed=config.seed)
-        self.coef_ = trained.coef
-        self.embedding_ = trained.embedding
-        self.affinity_matrix_ = clustering.affinity
-        self.labels_ = clustering.labels
+        source = ArraySource(self._images(X, shape), n_clusters)
+        result = execute(prepare(self._run_config(registry), registry, source=source))
+        self.coef_ = result.coef
+        self.embedding_ = result.embedding
+        self.affinity_matrix_ = result.affinity
+        self.labels_ = result.labels
         return self
 
     def fit_predict(self, X, y=None, **kwargs):
@@ -125,3 +133,12 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+DeepSubspaceClustering.__doc__ = f"""Deep structural contrastive subspace clustering with pluggable components.
+
+    Attributes after ``fit``: ``labels_``, ``coef_`` (N x N self-expression C),
+    ``affinity_matrix_`` (what the clusterer used), ``embedding_`` (encoder features, N x d),
+    ``n_features_in_``.
+    {_parameter_docs()}
+    """

@@ -1,4 +1,4 @@
-"""The five plugin kinds plus dataset sources: contracts the trainer relies on.
+"""The five plugin kinds plus dataset sources: contracts the trainer relies on (listed in ``kinds``).
 
 Each base class keeps its public entry point (``__call__``, ``build``, ``fit_predict``, ``load``)
 for validation and leaves the decision to one abstract method a subclass implements.
@@ -136,6 +136,12 @@ class Clusterer(Component):
 
     kind = "clusterer"
 
+    @property
+    def subspace_dim(self) -> int | None:
+        """The dimension this clusterer assumes each cluster's subspace has, if it assumes one
+        (``dscsc tune --criterion subspace`` measures the fit at that dimension)."""
+        return None
+
     def fit_predict(self, coef: np.ndarray, n_clusters: int, seed: int = 0) -> Clustering:
         coef = np.asarray(coef, dtype=np.float64)
         if coef.ndim != 2 or coef.shape[0] != coef.shape[1]:
@@ -214,16 +220,7 @@ class DatasetSource(Component):
         """Read the data."""
 
 
-KINDS: dict[str, type[Component]] = {
-    "encoder": Encoder,
-    "augmentation": AugmentationPolicy,
-    "miner": NegativeMiner,
-    "regularizer": SelfExpressionRegularizer,
-    "clusterer": Clusterer,
-    "dataset": DatasetSource,
-}
-
 __all__ = [
     "AutoEncoderParts", "Encoder", "AugmentationPolicy", "NegativeMiner", "SelfExpressionRegularizer",
-    "Clustering", "Clusterer", "Dataset", "DatasetSource", "KINDS", "RunContext", "symmetric_affinity",
+    "Clustering", "Clusterer", "Dataset", "DatasetSource", "RunContext", "symmetric_affinity",
 ]

@@ -1,14 +1,17 @@
-"""Assembles a run from a RunConfig and a plugin registry and runs it (``outputs`` writes its files).
+"""The run pipeline: resolve a RunConfig, prepare it (plugins, data, every check), execute it.
 
-Everything that can be checked is checked in ``prepare`` before any training starts, so a bad
-run fails fast and leaves nothing behind.
+Every front end goes through these three steps: ``dscsc run``, ``tune``, ``ablate``, ``bench``,
+the scikit-learn estimator (over an in-memory source) and the scripts in ``benchmarks/``.
+Everything that can be checked is checked in ``prepare`` before any training starts, so a bad run
+fails fast and leaves nothing behind; ``outputs`` writes a finished run's files.
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,11 @@ import torch
 
 from . import __version__
 from .checkpoint import Checkpoint, CheckpointError, TrainingInterrupted, fingerprint
-from .config import SELECTIONS, RunConfig
+from .config import RunConfig
 from .datapaths import DataRoot
-from .errors import ConfigError, DataError, DeviceError
-from .interfaces import Dataset
+from .errors import ConfigError, DataError, DeviceError, UnknownParameterError
+from .interfaces import Clusterer, Clustering, Dataset, DatasetSource
+from .kinds import PLUGIN_KINDS, selection_setting
 from .memory import check_memory
 from .metrics import clustering_scores
 from .outputs import CHECKPOINT
@@ -39,12 +43,48 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise DeviceError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+            raise DeviceError(f"device '{name}' requested but CUDA is not available here; use device cpu or auto")
         index = int(name[5:]) if ":" in name else 0
         if index >= torch.cuda.device_count():
             raise DeviceError(f"device '{name}' does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
         return torch.device(name)
     raise DeviceError(f"unknown device '{name}'; choose one of: auto, cpu, cuda, cuda:N")
+
+
+# --------------------------------------------------------------------------- resolving
+def resolve_config(registry: Registry, *layers: Mapping[str, Any]) -> RunConfig:
+    """The registry's default plugins < the chosen dataset's suggested settings < ``layers`` (e.g.
+    preset, file, flags). Plugin parameters given as text (flags, grids) take their declared types."""
+    defaults = registry.default_selections()
+    dataset = RunConfig.from_layers(defaults, *layers).dataset
+    suggested = registry.get("dataset", dataset).factory.suggested_settings if dataset is not None else {}
+    config = RunConfig.from_layers(defaults, suggested, *layers)
+    config.params = _typed_params(config.params, selected_infos(config, registry))
+    return config
+
+
+def selected_infos(config: RunConfig, registry: Registry) -> dict[str, ComponentInfo]:
+    """The plugin each selection setting names, by setting (``{"miner": <knn>, ...}``)."""
+    infos = {}
+    for kind in PLUGIN_KINDS:
+        name = getattr(config, kind.option)
+        if name is None:
+            raise ConfigError(f"no {kind.name} is selected and no plugin names a default one; set {{option}}",
+                              option=kind.option)
+        infos[kind.option] = registry.get(kind.name, name)
+    return infos
+
+
+def _typed_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> dict[str, Any]:
+    """Text values parsed by the declaring plugin's ``Param`` (``"20"`` -> 20); typed values kept as given."""
+    typed = {}
+    for key, value in params.items():
+        option, name = _owner(key, selected)
+        if isinstance(value, str):
+            param = next(p for p in selected[option].params if p.name == name)
+            value = param.parse(value, owner=selected[option].label)
+        typed[key] = value
+    return typed
 
 
 def route_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> dict[str, dict[str, Any]]:
@@ -64,34 +104,43 @@ def _declares(info: ComponentInfo, name: str) -> bool:
 
 
 def _owner(key: str, selected: dict[str, ComponentInfo]) -> tuple[str, str]:
-    """(selection option, parameter name) that the plugin parameter ``key`` belongs to."""
-    option, _, name = key.rpartition(".")
+    """(selection setting, parameter name) that the plugin parameter ``key`` belongs to."""
+    prefix, _, name = key.rpartition(".")
     name = name.replace("-", "_")
-    if option:
-        option = "augment" if option == "augmentation" else option
+    if prefix:
+        option = selection_setting(prefix)
         if option not in selected:
-            raise ConfigError(f"unknown plugin kind '{option}' in '{key}'; use one of: {', '.join(selected)}")
+            raise ConfigError(f"unknown plugin kind '{prefix}' in '{key}'; use one of: {', '.join(selected)}")
         if not _declares(selected[option], name):
-            raise ConfigError(_unknown_param_message(key, [selected[option]]))
+            raise _unknown_param(key, [selected[option]])
         return option, name
-    owners = [opt for opt, info in selected.items() if _declares(info, name)]
+    owners = [option for option, info in selected.items() if _declares(info, name)]
     if not owners:
-        raise ConfigError(_unknown_param_message(key, list(selected.values())))
+        raise _unknown_param(key, list(selected.values()))
     if len(owners) > 1:
-        qualified = " or ".join(f"--{opt}.{name}" for opt in owners)
-        raise ConfigError(f"option --{name} is declared by several selected plugins; write {qualified}")
+        raise UnknownParameterError("plugin parameter {key} is declared by several selected plugins; write one of: "
+                                    "{qualified}", key=name, qualified=[f"{option}.{name}" for option in owners])
     return owners[0], name
 
 
-def _unknown_param_message(key: str, infos: list[ComponentInfo]) -> str:
-    accepted = sorted({f"--{p.name.replace('_', '-')}" for info in infos for p in info.params})
-    names = ", ".join(f"{info.kind} '{info.name}'" for info in infos)
-    return (
-        f"unknown option --{key.replace('_', '-')}: no selected plugin declares it "
-        f"({names} accept: {', '.join(accepted) or 'nothing'})"
-    )
+def _unknown_param(key: str, infos: list[ComponentInfo]) -> UnknownParameterError:
+    accepted = sorted({p.name for info in infos for p in info.params})
+    owners = ", ".join(info.label for info in infos)
+    if not accepted:
+        return UnknownParameterError(f"unknown plugin parameter {{key}}: no selected plugin declares it ({owners} "
+                                     "accept none)", key=key)
+    return UnknownParameterError(f"unknown plugin parameter {{key}}: no selected plugin declares it ({owners} "
+                                 "accept: {accepted})", key=key, accepted=accepted)
 
 
+def build_components(config: RunConfig, registry: Registry) -> tuple[dict[str, ComponentInfo], dict[str, Component]]:
+    """The selected plugins, each built with the parameters routed to it (validated here)."""
+    infos = selected_infos(config, registry)
+    routed = route_params(config.params, infos)
+    return infos, {option: info.factory(**routed[option]) for option, info in infos.items()}
+
+
+# --------------------------------------------------------------------------- preparing
 @dataclass
 class PreparedRun:
     config: RunConfig
@@ -103,50 +152,45 @@ class PreparedRun:
     load_seconds: float
 
 
-@dataclass
-class RunResult:
-    summary: dict[str, Any]
-    labels: np.ndarray
-    coef: np.ndarray
-    affinity: np.ndarray
-    embedding: np.ndarray
-    history: list = field(default_factory=list)
-    truth: np.ndarray | None = None  # the dataset's labels, when it has them (for figures and reports)
+class LoadedDatasets:
+    """Datasets already read in this process, by source, parameters and data root: ``tune``,
+    ``ablate`` and ``bench`` read each once however many candidates and seeds train on it. A
+    dataset's load time stays the one measured when it was read."""
 
-    @property
-    def metrics(self) -> dict[str, float] | None:
-        return self.summary["metrics"]
+    def __init__(self) -> None:
+        self._loaded: dict[str, tuple[Dataset, float]] = {}
 
-
-def resolve_config(registry: Registry, *layers: dict[str, Any]) -> RunConfig:
-    """defaults < the chosen dataset's suggested settings < ``layers`` (e.g. file, then flags)."""
-    dataset = RunConfig.from_layers(*layers).dataset
-    suggested = registry.get("dataset", dataset).factory.suggested_settings
-    return RunConfig.from_layers(suggested, *layers)
+    def load(self, source: DatasetSource, data_root: DataRoot) -> tuple[Dataset, float]:
+        key = json.dumps([source.name, source.config, str(data_root.path)], sort_keys=True, default=str)
+        if key not in self._loaded:
+            self._loaded[key] = _timed_load(source, data_root)
+        return self._loaded[key]
 
 
-def build_components(config: RunConfig, registry: Registry) -> tuple[dict[str, ComponentInfo], dict[str, Component]]:
-    """The selected plugins, each built with the parameters routed to it (validated here)."""
-    infos = {option: registry.get(kind, getattr(config, option)) for option, kind in SELECTIONS.items()}
-    routed = route_params(config.params, infos)
-    return infos, {option: info.factory(**routed[option]) for option, info in infos.items()}
-
-
-def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
-    """Resolve plugins and parameters, load and check the data; raise before anything is trained."""
-    infos, components = build_components(config, registry)
-    device = resolve_device(config.device)
-
+def _timed_load(source: DatasetSource, data_root: DataRoot) -> tuple[Dataset, float]:
     start = time.perf_counter()
+    data = source.load(data_root)
+    return data, time.perf_counter() - start
+
+
+def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None = None,
+            datasets: LoadedDatasets | None = None) -> PreparedRun:
+    """Resolve plugins and parameters, load and check the data; raise before anything is trained.
+
+    ``source`` replaces the configured dataset (the estimator's in-memory X); ``datasets`` keeps
+    data already read by earlier runs of the same process.
+    """
+    infos, components = build_components(config, registry)
+    if source is not None:
+        components["dataset"] = source
+        infos["dataset"] = ComponentInfo("dataset", source.name, type(source), "in-memory", "", "")
+    device = resolve_device(config.device)
     data_root = DataRoot.resolve(config.data_root)
-    data = components["dataset"].load(data_root)
-    load_seconds = time.perf_counter() - start
-    n_clusters = config.n_clusters or data.n_clusters
-    if n_clusters is None:
-        raise DataError(f"dataset '{data.name}' has no labels; give the number of clusters with --n-clusters")
-    if n_clusters < 2:
-        raise DataError(f"dataset '{data.name}' has labels of one class only; clustering needs at least 2 "
-                        "(give --n-clusters K to cluster it anyway)")
+    if datasets is not None and source is None:
+        data, load_seconds = datasets.load(components["dataset"], data_root)
+    else:
+        data, load_seconds = _timed_load(components["dataset"], data_root)
+    n_clusters = _cluster_count(config, data)
     n_samples = data.images.shape[0]
     if n_samples < max(n_clusters, 2):
         raise DataError(
@@ -159,8 +203,89 @@ def prepare(config: RunConfig, registry: Registry) -> PreparedRun:
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
 
 
+def _cluster_count(config: RunConfig, data: Dataset) -> int:
+    """K: the setting, else the dataset's own (from its labels, or stated by an unlabelled source)."""
+    n_clusters = config.n_clusters or data.n_clusters
+    if n_clusters is None:
+        raise DataError(f"dataset '{data.name}' has no labels; set {{setting}} to the number of clusters",
+                        setting="n_clusters")
+    if n_clusters < 2 and data.labels is not None:
+        raise DataError(f"dataset '{data.name}' has labels of one class only; clustering needs at least 2 "
+                        "(set {setting} to cluster it anyway)", setting="n_clusters")
+    return n_clusters
+
+
 def run_fingerprint(run: PreparedRun) -> str:
     return fingerprint({**run.config.to_dict(), "data_shape": list(run.data.images.shape)})
+
+
+# --------------------------------------------------------------------------- executing
+@dataclass(frozen=True)
+class StageOneUse:
+    """How a run came by its Stage I: trained it, or reused one stored under ``fingerprint``."""
+
+    reused: bool = False
+    fingerprint: str | None = None  # None when no Stage I cache was used
+    stored_seconds: float | None = None  # what the reused Stage I cost when it ran
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reused": self.reused, "fingerprint": self.fingerprint, "stored_seconds": self.stored_seconds}
+
+
+@dataclass(frozen=True)
+class RunTimings:
+    """Seconds per stage of one run; a reused Stage I took no time here (``pretrain_s`` 0)."""
+
+    load_s: float
+    pretrain_s: float
+    finetune_s: float
+    cluster_s: float  # the run's own clusterer
+    stage1: StageOneUse = StageOneUse()
+
+    @property
+    def total_s(self) -> float:
+        return self.load_s + self.pretrain_s + self.finetune_s + self.cluster_s
+
+    @property
+    def train_s(self) -> float:
+        """What this run costs from scratch, less clustering: a reused Stage I counts with what it cost."""
+        return self.load_s + self.pretrain_s + self.finetune_s + (self.stage1.stored_seconds or 0.0)
+
+    @property
+    def stage1_s(self) -> float:
+        """Stage I's cost, when it ran here or when it ran for the run it was reused from."""
+        return self.stage1.stored_seconds or self.pretrain_s
+
+    def to_dict(self) -> dict[str, float]:
+        return {"load_s": self.load_s, "pretrain_s": self.pretrain_s, "finetune_s": self.finetune_s,
+                "cluster_s": self.cluster_s, "total_s": self.total_s}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One clusterer's answer on a run's C: labels, scores against the truth (when known), seconds."""
+
+    labels: np.ndarray
+    scores: dict[str, float] | None
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    labels: np.ndarray
+    coef: np.ndarray
+    affinity: np.ndarray
+    embedding: np.ndarray
+    timings: RunTimings
+    history: list = field(default_factory=list)
+    truth: np.ndarray | None = None  # the dataset's labels, when it has them (for figures and reports)
+    # By clusterer name: the run's own clusterer and every extra one ``execute`` was given.
+    clusterings: dict[str, Scored] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float] | None:
+        return self.summary["metrics"]
 
 
 def execute(
@@ -170,13 +295,15 @@ def execute(
     resume: Checkpoint | None = None,
     should_stop: Callable[[], bool] | None = None,
     stage1_cache: Path | str | None = None,
+    clusterers: Mapping[str, Clusterer] | None = None,
 ) -> RunResult:
     """Train (Stage I + II), cluster and score a prepared run.
 
     With ``checkpoint_dir`` a checkpoint is kept there (every ``checkpoint_every`` epochs and when
     ``should_stop`` asks to stop) and removed once the run has finished. With ``stage1_cache`` a
     finished Stage I of the same settings, data and seed is reused from that folder, and a Stage I
-    this run trains is stored there.
+    this run trains is stored there. ``clusterers`` (by name) also cluster the learned C, beside
+    the run's own clusterer, so that they are compared on identical training.
     """
     config, parts = run.config, run.components
     key = run_fingerprint(run)
@@ -196,14 +323,17 @@ def execute(
     try:
         trained = trainer.fit(run.data.images, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)
     except TrainingInterrupted as stopped:
-        hint = f"; continue with: dscsc run --resume {checkpoint_dir}" if path is not None else ""
-        raise TrainingInterrupted(f"{stopped}{hint}") from None
-    start = time.perf_counter()
-    clustering = parts["clusterer"].fit_predict(trained.coef, run.n_clusters, seed=config.seed)
-    cluster_seconds = time.perf_counter() - start
-    metrics = clustering_scores(run.data.labels, clustering.labels) if run.data.labels is not None else None
-    timings = {"load_s": run.load_seconds, **trained.timings, "cluster_s": cluster_seconds}
-    timings["total_s"] = sum(timings.values())
+        raise TrainingInterrupted(f"{stopped} in {checkpoint_dir}" if path is not None else str(stopped),
+                                  checkpoint_dir=checkpoint_dir if path is not None else None) from None
+    own, own_seconds = _timed_clustering(parts["clusterer"], trained.coef, run)
+    clusterings = {config.clusterer: _scored(run, own.labels, own_seconds)}
+    for name, clusterer in (clusterers or {}).items():
+        if name not in clusterings:
+            extra, seconds = _timed_clustering(clusterer, trained.coef, run)
+            clusterings[name] = _scored(run, extra.labels, seconds)
+    timings = RunTimings(run.load_seconds, trained.timings.get("pretrain_s", 0.0), trained.timings["finetune_s"],
+                         own_seconds, StageOneUse(trained.stage1_reused, stage1_key,
+                                                  stored.seconds if stored is not None else None))
     summary = {
         "dscsc_version": __version__,
         "config": {**config.to_dict(), "alpha": trained.alpha},
@@ -220,15 +350,25 @@ def execute(
         "device": str(run.device),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
         "pretrain_epochs_run": trained.pretrain_epochs_run,
-        "stage1": {"reused": trained.stage1_reused, "fingerprint": stage1_key,
-                   "stored_seconds": stored.seconds if stored is not None else None},
+        "stage1": timings.stage1.to_dict(),
         "feature_scale": trained.feature_scale,
         "final_losses": trained.history[-1].losses if trained.history else {},
-        "metrics": metrics,
-        "timings": timings,
+        "metrics": clusterings[config.clusterer].scores,
+        "timings": timings.to_dict(),
     }
-    return RunResult(summary, clustering.labels, trained.coef, clustering.affinity, trained.embedding, trained.history,
-                     run.data.labels)
+    return RunResult(summary, own.labels, trained.coef, own.affinity, trained.embedding, timings, trained.history,
+                     run.data.labels, clusterings)
+
+
+def _timed_clustering(clusterer: Clusterer, coef: np.ndarray, run: PreparedRun) -> tuple[Clustering, float]:
+    start = time.perf_counter()
+    clustering = clusterer.fit_predict(coef, run.n_clusters, seed=run.config.seed)
+    return clustering, time.perf_counter() - start
+
+
+def _scored(run: PreparedRun, labels: np.ndarray, seconds: float) -> Scored:
+    scores = clustering_scores(run.data.labels, labels) if run.data.labels is not None else None
+    return Scored(labels, scores, seconds)
 
 
 def _save_checkpoint(state: Checkpoint, path: Path) -> None:

@@ -21,6 +21,7 @@ silhouette 0.21 at 58 % ACC against 0.16 at 73 % without collapse; in pixel spac
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -32,14 +33,17 @@ import numpy as np
 import torch
 from sklearn.metrics import silhouette_score
 
+from .config import CORE_SETTINGS, RunConfig
 from .errors import ConfigError
+from .kinds import selection_setting
 from .registry import Registry
-from .runner import PreparedRun, RunResult, execute, prepare, resolve_config
+from .runner import LoadedDatasets, PreparedRun, RunResult, execute, prepare, resolve_config
 
 SPACES = ("input", "embedding")
 CRITERIA = ("silhouette", "subspace")
 # Per-cluster subspace dimension of the ``subspace`` criterion when neither the user nor the run's
-# clusterer (its ``dim`` parameter) gives one; dscsc's dsc-post default.
+# clusterer (``Clusterer.subspace_dim``) gives one: faces under varying light lie close to a
+# low-dimensional subspace, and a handful of dimensions is the usual choice for them.
 DEFAULT_SUBSPACE_DIM = 4
 
 
@@ -85,7 +89,7 @@ class Criterion:
 
     name: str = "silhouette"
     space: str = "input"  # silhouette only: the input pixels or the run's own embedding
-    dim: int | None = None  # subspace only: None takes the clusterer's ``dim``, else DEFAULT_SUBSPACE_DIM
+    dim: int | None = None  # subspace only: None takes the clusterer's ``subspace_dim``, else DEFAULT_SUBSPACE_DIM
 
     def __post_init__(self) -> None:
         if self.name not in CRITERIA:
@@ -107,7 +111,8 @@ class Criterion:
     def subspace_dim(self, prepared: PreparedRun) -> int:
         if self.dim is not None:
             return self.dim
-        return int(prepared.components["clusterer"].config.get("dim", DEFAULT_SUBSPACE_DIM))
+        assumed = prepared.components["clusterer"].subspace_dim
+        return DEFAULT_SUBSPACE_DIM if assumed is None else int(assumed)
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,11 @@ def candidates(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def as_layer(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Core settings stay top-level; anything else is a plugin parameter."""
-    from .config import CORE_SETTINGS
-
-    layer: dict[str, Any] = {k: v for k, v in settings.items() if k in CORE_SETTINGS}
-    layer["params"] = {k: v for k, v in settings.items() if k not in CORE_SETTINGS}
+    """Core settings stay top-level (a kind's name counts as its selection setting); anything else
+    is a plugin parameter."""
+    named = {selection_setting(key): value for key, value in settings.items()}
+    layer: dict[str, Any] = {k: v for k, v in named.items() if k in CORE_SETTINGS}
+    layer["params"] = {k: v for k, v in named.items() if k not in CORE_SETTINGS}
     return layer
 
 
@@ -149,15 +154,20 @@ def tune(
 ) -> list[Candidate]:
     """Train every candidate on every seed; return them best first by their mean ``criterion`` score.
 
-    With ``stage1_cache`` candidates that differ only after Stage I share one Stage I per seed.
+    A candidate's settings come back with their declared types (``k=10`` from a grid is 10). The
+    dataset is read once; with ``stage1_cache`` candidates that differ only after Stage I share one
+    Stage I per seed.
     """
-    settings_list = candidates(grid)
+    datasets = LoadedDatasets()
     # Validate every candidate before the first (long) training starts.
-    for settings in settings_list:
-        prepare(resolve_config(registry, *base_layers, as_layer(settings)), registry)
+    configs = []
+    for settings in candidates(grid):
+        config = resolve_config(registry, *base_layers, as_layer(settings))
+        prepare(config, registry, datasets=datasets)
+        configs.append((_typed(settings, config), config))
     results = []
-    for settings in settings_list:
-        scores = tuple(_score(registry, [*base_layers, as_layer(settings), {"seed": seed}], criterion, stage1_cache)
+    for settings, config in configs:
+        scores = tuple(_score(registry, dataclasses.replace(config, seed=seed), criterion, stage1_cache, datasets)
                        for seed in seeds)
         results.append(Candidate(settings, scores))
         if on_candidate is not None:
@@ -165,9 +175,16 @@ def tune(
     return sorted(results, key=lambda c: -c.mean)
 
 
-def _score(registry: Registry, layers: Sequence[dict[str, Any]], criterion: Criterion,
-           stage1_cache: Path | str | None) -> float:
-    prepared = prepare(resolve_config(registry, *layers), registry)
+def _typed(settings: Mapping[str, Any], config: RunConfig) -> dict[str, Any]:
+    """A candidate's settings as the resolved run holds them: core settings and plugin parameters typed."""
+    layer = as_layer(settings)
+    return {**{key: getattr(config, key) for key in layer if key != "params"},
+            **{key: config.params[key] for key in layer["params"]}}
+
+
+def _score(registry: Registry, config: RunConfig, criterion: Criterion, stage1_cache: Path | str | None,
+           datasets: LoadedDatasets) -> float:
+    prepared = prepare(config, registry, datasets=datasets)
     return criterion.score(execute(prepared, stage1_cache=stage1_cache), prepared)
 
 
@@ -176,7 +193,7 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     grid: dict[str, list[str]] = {}
     for item in items:
         name, sep, values = item.partition("=")
-        name = name.strip().lstrip("-").replace("-", "_")
+        name = selection_setting(name.strip().lstrip("-").replace("-", "_"))
         parts = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not name or not parts:
             raise ConfigError(f"bad grid '{item}'; write NAME=V1,V2,... (e.g. k=5,10,20)")

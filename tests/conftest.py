@@ -1,10 +1,18 @@
+"""Shared fixtures and helpers: the plugin registry, and driving the CLI through Typer's runner."""
+
 import os
 
 import pytest
 import torch
+from typer.testing import CliRunner
+
+import dscsc_cli.main as cli
+from dscsc_core.registry import PluginLoader
 
 # Two CPU cores on CI: keep torch from oversubscribing them.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+_runner = CliRunner()
 
 
 @pytest.fixture
@@ -12,6 +20,36 @@ def registry():
     from dscsc_core.registry import load_registry
 
     return load_registry(strict=True)
+
+
+@pytest.fixture(autouse=True)
+def with_test_plugin(monkeypatch):
+    """Every command sees tests/support_plugin.py (broken datasets, tiny presets) beside the installed plugins."""
+
+    def load(local_plugins=()):
+        loader = PluginLoader(strict=True)
+        loader.load_entry_points()
+        loader.add_module("support_plugin")
+        for spec in local_plugins:
+            loader.add_local(spec)
+        return cli._warned(loader.collect())
+
+    monkeypatch.setattr(cli, "_load_registry", load)
+
+
+def invoke(*args, **kwargs):
+    """Run ``dscsc ARGS`` in-process; the result holds exit code, stdout and stderr."""
+    return _runner.invoke(cli.app, list(args), **kwargs)
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output + result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
 
 
 # Benchmark files are never committed: tests read them through the data root. Point it at the

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from test_cli import invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import invoke
 
 from dscsc_core.config import RUN_PARAMS, SELECTIONS
 from dscsc_core.outputs import RunFolder
@@ -132,13 +132,14 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["run", "--augment", "flip"], "unknown augmentation 'flip'"),
         (["plugins", "show", "miners", "knn"], "unknown plugin kind 'miners'"),
         (["bench", "--preset", "nope"], "unknown preset 'nope'"),
+        (["tune", "--preset", "tiny-synthetic", "--grid", "k=2", "--bogus", "1"], "unknown plugin parameter --bogus"),
     ],
     "wrong types": [
         (["run", "--epochs", "ten"], "expects int"),
         (["run", "--lr", "fast"], "expects float"),
         (["run", "--hflip", "maybe"], "expects bool"),
         (["run", "--encoder", "conv3", "--channels", "3,x,5"], "expects comma-separated ints"),
-        (["run", "--seeds", "3"], "unknown option --seeds"),
+        (["run", "--seeds", "3"], "unknown plugin parameter --seeds"),
     ],
     "out-of-range values": [
         (["run", "--lr", "-1"], "'lr' must be >= 0"),
@@ -179,7 +180,7 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["compare"], "missing argument"),
         (["report"], "missing argument"),
         (["plugins", "show", "encoder"], "missing argument"),
-        (["tune", "--bogus"], "no such option: --bogus"),
+        (["plugins", "list", "--bogus"], "no such option: --bogus"),
         (["tune", "--grid", "k=1", "--subspace-dim", "x"], "invalid value for '--subspace-dim'"),
     ],
     "missing or unreadable files": [
@@ -295,7 +296,7 @@ def test_every_float_and_int_parameter_of_the_builtin_plugins_has_a_case():
 def test_every_class_has_its_cases():
     counts = Counter(kind for kind, _, _ in CASES)
     assert counts == {
-        "unknown names": 7, "wrong types": 5, "out-of-range values": 8,
+        "unknown names": 8, "wrong types": 5, "out-of-range values": 8,
         "non-finite floats": 2 * len(CORE_FLOATS) + len(PLUGIN_FLOATS) + 3,
         "whole numbers out of range": len(CORE_INTS) + len(PLUGIN_INTS) + 7,
         "usage errors": 10, "missing or unreadable files": 12, "bad data": 8, "unwritable output": 5,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dscsc_core.benchmark import BenchCase, BenchRecord, RecordStore, run_bench
+from dscsc_core import Clusterer, DatasetSource
+from dscsc_core.benchmark import BenchCase, BenchRecord, RecordStore, run_bench, run_case
 from dscsc_core.registry import load_registry
+from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.tuning import tune
 
 BASE = {"dataset": "synthetic", "pretrain_epochs": 3, "epochs": 2}
 
@@ -75,3 +78,39 @@ def test_unreadable_files_in_the_store_are_skipped(registry, tmp_path):
     (tmp_path / "junk" / "seed1.json").write_bytes(b"\xff\xfe")
     case = BenchCase("a", (BASE,))
     assert RecordStore(tmp_path).find(case, case.fingerprint(registry), 0) is None
+
+
+TINY = {"dataset": "synthetic", "pretrain_epochs": 1, "epochs": 1, "params": {"subspaces": 3, "per_subspace": 12}}
+
+
+def test_a_case_clusters_its_coefficients_once_per_clusterer(registry, monkeypatch):
+    """The case's own clusterer runs inside execute and is not run again; the extra one runs once."""
+    calls = []
+    original = Clusterer.fit_predict
+    monkeypatch.setattr(Clusterer, "fit_predict",
+                        lambda self, *args, **kwargs: calls.append(self.name) or original(self, *args, **kwargs))
+    record = run_case(registry, BenchCase("tiny", (TINY,)), 0, ["spectral", "dsc-post"])
+    assert sorted(calls) == ["dsc-post", "spectral"]
+    assert list(record.scores) == ["spectral", "dsc-post"]
+    assert all(score["seconds"] > 0 for score in record.scores.values())
+
+
+def test_timings_are_typed_and_a_reused_stage_one_counts_at_its_cost(registry, tmp_path):
+    config = resolve_config(registry, TINY)
+    first = execute(prepare(config, registry), stage1_cache=tmp_path)
+    again = execute(prepare(config, registry), stage1_cache=tmp_path)
+    assert not first.timings.stage1.reused and again.timings.stage1.reused
+    assert again.timings.pretrain_s == 0.0 and again.timings.stage1.stored_seconds == first.timings.pretrain_s
+    assert again.timings.train_s == pytest.approx(
+        again.timings.load_s + again.timings.finetune_s + first.timings.pretrain_s)
+    assert again.summary["timings"] == again.timings.to_dict()  # result.json keeps its layout
+    assert again.summary["stage1"] == again.timings.stage1.to_dict()
+
+
+def test_tune_reads_the_dataset_once_and_returns_typed_settings(registry, monkeypatch):
+    loads = []
+    original = DatasetSource.load
+    monkeypatch.setattr(DatasetSource, "load", lambda self, root=None: loads.append(self.name) or original(self, root))
+    ranked = tune(registry, [TINY], {"k": ["1", "2"]}, [0, 1])
+    assert loads == ["synthetic"]  # 2 candidates x (a check + 2 seeds), one read
+    assert sorted(candidate.settings["k"] for candidate in ranked) == [1, 2]

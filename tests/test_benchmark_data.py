@@ -137,17 +137,18 @@ def test_missing_file_says_what_where_and_how(tmp_path, name):
 
     source = load_registry(strict=True).create("dataset", name)
     with pytest.raises(DataError) as info:
-        source.load(DataRoot(tmp_path, "--data-root"))
+        source.load(DataRoot(tmp_path, "data_root"))
     message = str(info.value)
     assert "\n" not in message
     assert EXPECTED[name][5].split("/")[0] in message  # which file
     assert str(tmp_path) in message  # where it looked
-    assert "--data-root" in message and "DSCSC_DATA" in message  # how to point dscsc at it
+    assert "'data_root'" in message and "DSCSC_DATA" in message  # how to point dscsc at it, in library words
+    assert "--data-root DIR" in info.value.render(lambda name: "--" + name.replace("_", "-"))
 
 
 def test_data_root_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("DSCSC_DATA", str(tmp_path / "env"))
-    assert DataRoot.resolve(tmp_path / "flag") == DataRoot(tmp_path / "flag", "--data-root")
+    assert DataRoot.resolve(tmp_path / "flag") == DataRoot(tmp_path / "flag", "data_root")
     assert DataRoot.resolve() == DataRoot(tmp_path / "env", "DSCSC_DATA")
     monkeypatch.delenv("DSCSC_DATA")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import assert_one_line_error, invoke
 
 from dscsc_core.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
 from dscsc_core.outputs import CHECKPOINT
@@ -35,9 +35,10 @@ def stop_after(calls: int):
 @pytest.mark.parametrize("stop_at", [3, 9])  # in Stage I (epoch 3) and in Stage II (epoch 3 of 8)
 def test_resume_matches_an_uninterrupted_run(registry, tmp_path, stop_at):
     full = execute(prepare(resolve_config(registry, SETTINGS), registry))
-    with pytest.raises(TrainingInterrupted, match="checkpoint saved; continue with: dscsc run --resume"):
+    with pytest.raises(TrainingInterrupted, match="checkpoint saved in ") as stopped:
         execute(prepare(resolve_config(registry, SETTINGS), registry), checkpoint_dir=tmp_path,
                 should_stop=stop_after(stop_at))
+    assert stopped.value.checkpoint_dir == tmp_path and "dscsc run" not in str(stopped.value)
     state = Checkpoint.load(tmp_path / CHECKPOINT)
     assert (state.stage, state.epoch) == (("pretrain", 3) if stop_at == 3 else ("finetune", 3))
     resumed = execute(prepare(resolve_config(registry, state.settings), registry), checkpoint_dir=tmp_path,

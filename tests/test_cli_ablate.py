@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import assert_one_line_error, invoke
 
 
 def test_grid_of_kinds_and_params_writes_csv_and_markdown(tmp_path):

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import types
 
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+import pytest
+from conftest import assert_one_line_error, invoke
+
+import dscsc_cli.main as cli
+from dscsc_core import NegativeMiner, hookimpl
+from dscsc_core.registry import PluginLoader, PluginOrigin
 
 ONE_FILE_PLUGIN = '''
 import torch
@@ -102,3 +108,62 @@ def test_tune_and_ablate_load_local_plugins_like_run(tmp_path):
                      "--grid", "miner=every-other", "--seeds", "1", "--out", str(tmp_path / "abl"))
     assert ablated.exit_code == 0, ablated.output
     assert "ran miner=every-other seed 0" in ablated.stderr
+
+
+def test_ablate_takes_run_settings_and_a_grid_over_a_plugin_parameter(tmp_path):
+    """`--grid offset=0,1` reaches a plugin named with --plugin; the base comes from flags alone, and
+    the stored runs keep the parameter's type."""
+    path = write_plugin(tmp_path)
+    out = tmp_path / "abl"
+    result = invoke("ablate", "--plugin", str(path), "--dataset", "synthetic", "--pretrain-epochs", "1",
+                    "--epochs", "1", "--miner", "every-other", "--grid", "offset=0,1", "--seeds", "1",
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "ran offset=0 seed 0" in result.stderr and "ran offset=1 seed 0" in result.stderr
+    stored = json.loads(next((out / "runs" / "offset=1").glob("seed0-*.json")).read_text())
+    assert stored["config"]["params"] == {"offset": 1}
+    assert (stored["config"]["miner"], stored["config"]["epochs"]) == ("every-other", 1)
+
+
+class _OtherKnn(NegativeMiner):
+    name = "knn"
+    summary = "a third party's knn"
+
+    def mine(self, z, coef):
+        return z.new_ones(z.shape[0], z.shape[0], dtype=bool)
+
+
+@pytest.fixture
+def installed_clash(monkeypatch):
+    """An installed distribution 'dscsc-dupe' whose plugin registers a second miner 'knn'."""
+
+    @hookimpl
+    def dscsc_register_miners(register):
+        register(_OtherKnn)
+
+    def load(local_plugins=()):
+        loader = PluginLoader()  # strictness from DSCSC_STRICT_PLUGINS, as the real command reads it
+        loader.add_plugin(types.SimpleNamespace(dscsc_register_miners=dscsc_register_miners), "dupe",
+                          PluginOrigin("dscsc-dupe", "0.3"))
+        loader.load_entry_points()
+        return cli._warned(loader.collect())
+
+    monkeypatch.setattr(cli, "_load_registry", load)
+
+
+def test_a_name_clash_warns_once_and_every_command_still_works(installed_clash, monkeypatch):
+    monkeypatch.delenv("DSCSC_STRICT_PLUGINS", raising=False)
+    listed = invoke("plugins", "list", "--json")
+    assert listed.exit_code == 0
+    assert [line for line in listed.stderr.splitlines() if line] == [
+        next(line for line in listed.stderr.splitlines() if line.startswith("warning: miner 'knn'"))]
+    assert "uninstall dscsc-dupe or set DSCSC_DISABLE_PLUGINS=dupe" in listed.stderr
+    ran = invoke("run", "--dataset", "synthetic", "--pretrain-epochs", "1", "--epochs", "1", "--json")
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["components"]["miner"]["distribution"] == "dscsc"
+
+
+def test_strict_plugins_turn_a_clash_into_one_error(installed_clash, monkeypatch):
+    monkeypatch.setenv("DSCSC_STRICT_PLUGINS", "1")
+    assert_one_line_error(invoke("plugins", "list"), "miner 'knn' is registered by plugin 'builtins'",
+                          "plugin 'dupe' (distribution dscsc-dupe 0.3)")

@@ -6,7 +6,7 @@ import json
 import tomllib
 
 import pytest
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import assert_one_line_error, invoke
 
 
 def test_presets_lists_builtin_and_plugin_presets():

@@ -4,6 +4,7 @@ import pytest
 
 from dscsc_core import ConfigError, ParameterError
 from dscsc_core.config import RUN_PARAMS, RunConfig, flatten_params, read_toml
+from dscsc_core.errors import UnknownParameterError
 from dscsc_core.runner import resolve_config, route_params
 
 
@@ -56,8 +57,35 @@ def test_params_route_to_the_declaring_plugin(registry):
 
 def test_ambiguous_params_ask_for_the_qualified_form(registry):
     selected = {"regularizer": registry.get("regularizer", "l2"), "other": registry.get("regularizer", "l1")}
-    with pytest.raises(ConfigError, match="--regularizer.weight or --other.weight"):
+    with pytest.raises(UnknownParameterError, match="write one of: 'regularizer.weight', 'other.weight'"):
         route_params({"weight": 1}, selected)
+
+
+def test_parameter_errors_speak_of_parameters_and_a_front_end_can_name_its_flags(registry):
+    selected = {"miner": registry.get("miner", "knn")}
+    with pytest.raises(UnknownParameterError) as caught:
+        route_params({"zzz": 1}, selected)
+    assert str(caught.value) == ("unknown plugin parameter 'zzz': no selected plugin declares it "
+                                 "(miner 'knn' accept: 'k')")
+    assert "--zzz" not in str(caught.value)
+    assert caught.value.render(lambda name: f"--{name}") == (
+        "unknown plugin parameter --zzz: no selected plugin declares it (miner 'knn' accept: --k)")
+
+
+def test_text_plugin_parameters_are_stored_with_their_declared_types(registry):
+    config = resolve_config(registry, {"dataset": "synthetic", "params": {"k": "20", "augment.hflip": "true",
+                                                                             "degrees": 5}})
+    assert config.params == {"k": 20, "augment.hflip": True, "degrees": 5}
+
+
+def test_plugins_come_from_the_registered_defaults_not_from_the_core(registry):
+    from dscsc_core.config import SELECTION_SETTINGS
+
+    assert all(param.default is None for param in SELECTION_SETTINGS)
+    registry.defaults.pop("miner")
+    assert resolve_config(registry, {"miner": "none"}).miner == "none"
+    with pytest.raises(ConfigError, match="no miner is selected and no plugin names a default one; set 'miner'"):
+        resolve_config(registry, {})
 
 
 def test_read_toml_normalises_dashes(tmp_path):

@@ -66,3 +66,12 @@ def test_the_examples_own_tests_pass(site):
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
                          capture_output=True, text=True, env=env, cwd=site)
     assert ran.returncode == 0, ran.stdout[-2000:]
+
+
+def test_naming_the_installed_module_again_is_one_warning_not_a_traceback(site):
+    listed = dscsc(site, "plugins", "list", "--json", "--plugin", "dscsc_affinity_miner")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.strip().splitlines() == [
+        "warning: plugin 'dscsc_affinity_miner' is already loaded as plugin 'affinity' (distribution "
+        "dscsc-affinity-miner 0.1.0); using that"]
+    assert ("miner", "affinity") in {(row["kind"], row["name"]) for row in json.loads(listed.stdout)}

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dscsc_core import DscscError, NegativeMiner, PluginError, UnknownComponentError, hookimpl
-from dscsc_core.hookspecs import HOOKS
+from dscsc_core.kinds import KIND_NAMES
 from dscsc_core.manifest import builtin_entries, builtin_presets
-from dscsc_core.registry import PluginLoader
+from dscsc_core.registry import PluginLoader, PluginOrigin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_builtins_load_through_the_entry_point(registry):
 
 
 def test_every_kind_has_builtins(registry):
-    assert {info.kind for info in registry} == set(HOOKS)
+    assert {info.kind for info in registry} == set(KIND_NAMES)
 
 
 def test_registry_toml_matches_registered_builtins(registry):
@@ -117,8 +117,77 @@ def test_presets_from_two_plugins_with_one_name_name_both_providers(tmp_path):
     loader = PluginLoader(strict=True)
     loader.add_plugin(_module("first", dscsc_register_presets=dscsc_register_presets), "first")
     loader.add_plugin(_module("second", dscsc_register_presets=dscsc_register_presets), "second")
-    with pytest.raises(PluginError, match="preset 'fast' is registered twice: by plugin 'first' and by 'second'"):
+    with pytest.raises(PluginError, match="preset 'fast' is registered by plugin 'first' and by plugin 'second'"):
         loader.collect()
+
+
+class _OtherKnn(NegativeMiner):
+    name = "knn"
+    summary = "a third party's knn"
+
+    def mine(self, z, coef):
+        return z.new_ones(z.shape[0], z.shape[0], dtype=bool)
+
+
+def _installed_clash(strict):
+    """A distribution 'dscsc-dupe' whose plugin 'dupe' registers a second miner 'knn' and a new one,
+    loaded before the built-ins, so that only the ranking of built-ins first can keep their name."""
+
+    @hookimpl
+    def dscsc_register_miners(register):
+        register(_OtherKnn)
+        register(_EchoMiner)
+
+    @hookimpl
+    def dscsc_register_defaults(register):
+        register("miner", "echo")
+
+    loader = PluginLoader(strict=strict)
+    module = _module("dupe", dscsc_register_miners=dscsc_register_miners,
+                     dscsc_register_defaults=dscsc_register_defaults)
+    loader.add_plugin(module, "dupe", PluginOrigin("dscsc-dupe", "0.3"))
+    loader.load_entry_points()
+    return loader
+
+
+def test_a_clash_keeps_the_builtin_and_warns_once_naming_the_distribution():
+    registry = _installed_clash(strict=False).collect()
+    assert registry.get("miner", "knn").factory.__module__ == "dscsc_plugins.miners"
+    assert registry.get("miner", "echo").provider == "dupe"  # the rest of the plugin still loads
+    assert registry.default_selections()["miner"] == "knn"  # a default is a name like any other
+    assert len(registry.warnings) == 2
+    clash = registry.warnings[0]
+    assert clash.startswith("miner 'knn' is registered by plugin 'builtins' (distribution dscsc ")
+    assert "plugin 'dupe' (distribution dscsc-dupe 0.3); 'builtins' keeps it" in clash
+    assert clash.endswith("uninstall dscsc-dupe or set DSCSC_DISABLE_PLUGINS=dupe")
+    assert registry.warnings[1].startswith("the default miner is registered by plugin 'builtins'")
+
+
+def test_a_clash_is_an_error_when_strict():
+    with pytest.raises(PluginError, match="miner 'knn' is registered by plugin 'builtins'.*'dupe'"):
+        _installed_clash(strict=True).collect()
+
+
+def test_a_clash_from_a_plugin_the_user_named_is_an_error(tmp_path):
+    path = tmp_path / "knn_again.py"
+    path.write_text("from dscsc_core import hookimpl\nfrom dscsc_plugins.miners import KnnMiner\n\n"
+                    "class Again(KnnMiner):\n    pass\n\n"
+                    "@hookimpl\ndef dscsc_register_miners(register):\n    register(Again)\n")
+    loader = PluginLoader(strict=False)
+    loader.load_entry_points()
+    loader.add_local(str(path))
+    with pytest.raises(PluginError, match=f"'builtins' keeps it: rename it in {path}"):
+        loader.collect()
+
+
+def test_a_module_already_installed_and_named_again_is_used_once():
+    loader = PluginLoader(strict=True)
+    loader.load_entry_points()
+    loader.add_local("dscsc_plugins")
+    registry = loader.collect()
+    assert registry.warnings == [f"plugin 'dscsc_plugins' is already loaded as {loader.describe('builtins')}; "
+                                 "using that"]
+    assert registry.get("miner", "knn").provider == "builtins"
 
 
 def test_missing_preset_file_is_a_plugin_warning(tmp_path):
@@ -135,18 +204,6 @@ def test_missing_preset_file_is_a_plugin_warning(tmp_path):
         f"plugin 'lost' failed to register its presets: PluginError: preset file {missing} does not exist"]
 
 
-def test_duplicate_names_name_both_providers():
-    @hookimpl
-    def dscsc_register_miners(register):
-        register(_EchoMiner)
-
-    loader = PluginLoader(strict=True)
-    loader.add_plugin(_module("first", dscsc_register_miners=dscsc_register_miners), "first")
-    loader.add_plugin(_module("second", dscsc_register_miners=dscsc_register_miners), "second")
-    with pytest.raises(PluginError, match="'first'.*'second'"):
-        loader.collect()
-
-
 def test_misspelled_hook_is_reported():
     @hookimpl
     def dscsc_register_miner(register):  # singular: no such hook
@@ -154,7 +211,8 @@ def test_misspelled_hook_is_reported():
 
     loader = PluginLoader(strict=True)
     loader.add_plugin(_module("typo", dscsc_register_miner=dscsc_register_miner), "typo")
-    with pytest.raises(DscscError, match="typo"):
+    with pytest.raises(DscscError, match="'typo' implements unknown hook 'dscsc_register_miner'; did you mean "
+                                         "'dscsc_register_miners'"):
         loader.collect()
 
 

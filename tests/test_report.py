@@ -6,7 +6,7 @@ import csv
 import json
 
 import pytest
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import assert_one_line_error, invoke
 
 from dscsc_core.figures import FIGURES, matched_confusion
 

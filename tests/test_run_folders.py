@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import assert_one_line_error, invoke
 
 from dscsc_core.errors import FolderInUseError
 from dscsc_core.outputs import CHECKPOINT, LOCK, RESULT, RunFolder, atomic_write_text

@@ -7,10 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import assert_one_line_error, invoke
 from sklearn.metrics import silhouette_score
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
 
 from dscsc_core.errors import ConfigError
+from dscsc_core.registry import load_registry
 from dscsc_core.tuning import DEFAULT_SUBSPACE_DIM, Criterion, subspace_fit
 
 
@@ -60,13 +61,13 @@ def test_the_subspace_dimension_comes_from_the_user_then_the_clusterer_then_the_
     images = rows.float().reshape(len(rows), 1, 3, 4)
     result = SimpleNamespace(labels=truth)
 
-    def prepared(clusterer_config):
-        return SimpleNamespace(data=SimpleNamespace(images=images),
-                               components={"clusterer": SimpleNamespace(config=clusterer_config)})
+    def prepared(name, **params):
+        clusterer = load_registry(strict=True).create("clusterer", name, **params)
+        return SimpleNamespace(data=SimpleNamespace(images=images), components={"clusterer": clusterer})
 
-    assert Criterion("subspace", dim=1).score(result, prepared({"dim": 2})) < 0.9
-    assert Criterion("subspace").score(result, prepared({"dim": 2})) == pytest.approx(1.0, abs=1e-6)
-    assert Criterion("subspace").subspace_dim(prepared({})) == DEFAULT_SUBSPACE_DIM
+    assert Criterion("subspace", dim=1).score(result, prepared("dsc-post", dim=2)) < 0.9
+    assert Criterion("subspace").score(result, prepared("dsc-post", dim=2)) == pytest.approx(1.0, abs=1e-6)
+    assert Criterion("subspace").subspace_dim(prepared("spectral")) == DEFAULT_SUBSPACE_DIM  # assumes none
 
 
 def test_bad_criteria_are_config_errors():

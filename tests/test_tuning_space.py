@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from test_cli import assert_one_line_error, invoke, with_test_plugin  # noqa: F401  (autouse fixture)
+from conftest import assert_one_line_error, invoke
 
 from dscsc_core.errors import ConfigError
 from dscsc_core.tuning import silhouette

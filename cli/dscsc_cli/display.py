@@ -56,11 +56,12 @@ def result_table(summary: dict, out: Path | None) -> None:
 
 
 def plugins_table(rows: list[dict]) -> None:
-    table = Table(title="dscsc plugins")
+    table = Table(title="dscsc plugins (* the default of its kind)")
     for column in ("kind", "name", "distribution", "summary"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["kind"], row["name"], f"{row['distribution']} {row['version']}".strip(), row["summary"])
+        name = f"{row['name']} *" if row["default"] else row["name"]
+        table.add_row(row["kind"], name, f"{row['distribution']} {row['version']}".strip(), row["summary"])
     stdout.print(table)
 
 
@@ -98,6 +99,8 @@ def component_panel(row: dict) -> None:
     stdout.print(f"[bold]{row['kind']} {row['name']}[/bold]: {row['summary']}")
     provided = f"{row['distribution']} {row['version']}".strip()
     stdout.print(f"provided by plugin '{row['provider']}' ({provided}), {row['object']}")
+    if row["default"]:
+        stdout.print(f"the default {row['kind']}: runs that select no {row['kind']} use it")
     if not row["params"]:
         stdout.print("no parameters")
         return

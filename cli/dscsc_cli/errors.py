@@ -1,4 +1,7 @@
-"""Turns the library's typed errors, and Typer's usage errors, into one line on stderr and a non-zero exit."""
+"""Turns the library's typed errors, and Typer's usage errors, into one line on stderr and a non-zero exit.
+
+The library names settings in its own words (``'n_clusters'``); here they become flags (``--n-clusters``).
+"""
 
 from __future__ import annotations
 
@@ -20,12 +23,27 @@ USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
 
 
+def flag(name: str) -> str:
+    """The command line's word for a setting or plugin parameter: ``n_clusters`` -> ``--n-clusters``."""
+    return "--" + name.replace("_", "-")
+
+
+def cli_message(error: DscscError) -> str:
+    """A library error in the command line's words: the settings it names become flags, and an
+    interrupted run says how to continue."""
+    message = error.render(flag)
+    checkpoint_dir = getattr(error, "checkpoint_dir", None)
+    if checkpoint_dir is not None:
+        message += f"; continue with: dscsc run --resume {checkpoint_dir}"
+    return message
+
+
 @contextlib.contextmanager
 def report_errors():
     try:
         yield
     except DscscError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {cli_message(error)}", err=True)
         raise typer.Exit(getattr(error, "exit_code", USAGE_EXIT)) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from .errors import OneLineErrors, report_errors
-from .extra_args import parse_extra_args
+from .settings_options import run_settings, settings_layer
 
 app = typer.Typer(
     name="dscsc",
@@ -31,57 +31,49 @@ plugins_app = typer.Typer(help="Inspect the installed plugins and their componen
 app.add_typer(plugins_app, name="plugins")
 
 _PLUGIN_OPTION_HELP = (
-    "Plugin parameters go as plain flags: --k 15 reaches the selected plugin declaring k (or --miner.k 15). "
-    "Other core settings (--pretrain-objective, --coef-init, --coef-init-scale, --coef-diagonal, --head-hidden, "
-    "--pretrain-tol, --pretrain-patience, --eval-every, --checkpoint-every) work the same way."
+    "Plugin parameters go as plain flags: --k 15 reaches the selected plugin declaring k (or --miner.k 15); "
+    "dscsc plugins show KIND NAME lists a plugin's parameters."
 )
-
+_EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 _PLUGIN_FILES = typer.Option([], "--plugin", help="Extra plugin: a .py file or a module (repeatable).")
 _STAGE1_CACHE = typer.Option(
     None, "--stage1-cache",
     help="Folder of finished Stage I runs: reuse one with the same Stage I settings, data and seed, store new ones.",
 )
+_PRESET = typer.Option(None, "--preset", help="Named preset, e.g. orl (see dscsc presets).")
+_CONFIG = typer.Option(None, "--config", help="TOML file of settings (preset < file < flags).")
 
 
 def _load_registry(local_plugins: list[str] | tuple[str, ...] = ()):
     from dscsc_core.registry import load_registry
 
-    registry = load_registry(local_plugins=local_plugins)
+    return _warned(load_registry(local_plugins=local_plugins))
+
+
+def _warned(registry):
+    """The registry, after one line on stderr per plugin that was skipped or is a duplicate."""
     for warning in registry.warnings:
         typer.echo(f"warning: {warning}", err=True)
     return registry
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=_PLUGIN_OPTION_HELP,
-)
+def _recipe(preset: str | None, config: Path | None, plugins: list[str]):
+    """The run recipe of a command (preset < config file < overrides) and the registry with its
+    local plugins loaded: every command builds its runs this one way."""
+    from dscsc_core.recipe import Recipe
+
+    recipe = Recipe(preset, config, tuple(plugins))
+    return recipe, _load_registry(recipe.local_plugins())
+
+
+@app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
+@run_settings()
 def run(
     ctx: typer.Context,
-    dataset: str | None = typer.Option(None, help="Dataset source (default: digits)."),
-    encoder: str | None = typer.Option(None, help="Encoder plugin (default: conv1)."),
-    augment: str | None = typer.Option(None, help="Augmentation policy (default: geometric)."),
-    miner: str | None = typer.Option(None, help="Negative miner (default: knn)."),
-    regularizer: str | None = typer.Option(None, help="Self-expression regulariser (default: l2)."),
-    clusterer: str | None = typer.Option(None, help="Clusterer (default: dsc-post)."),
-    pretrain_epochs: str | None = typer.Option(None, metavar="INT", help="Stage I epochs (default: 150)."),
-    epochs: str | None = typer.Option(None, metavar="INT", help="Stage II epochs (default: 150)."),
-    seed: str | None = typer.Option(None, metavar="INT", help="Seed of every random choice (default: 0)."),
-    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N (default: auto)."),
-    lr: str | None = typer.Option(None, metavar="FLOAT", help="Adam learning rate (default: 1e-3)."),
-    alpha: str | None = typer.Option(None, metavar="FLOAT", help="SEM weight alpha (default: 10^(K/10-3))."),
-    beta: str | None = typer.Option(None, metavar="FLOAT", help="Contrastive loss weight (default: 10)."),
-    gamma: str | None = typer.Option(None, metavar="FLOAT", help="Self-expression loss weight (default: 1)."),
-    temperature: str | None = typer.Option(None, metavar="FLOAT", help="Contrastive temperature rho (default: 0.1)."),
-    head_dim: str | None = typer.Option(None, metavar="INT", help="Contrastive head output size (default: 64)."),
-    n_clusters: str | None = typer.Option(None, metavar="INT", help="Number of clusters (default: from the labels)."),
-    input_scale: str | None = typer.Option(None, metavar="FLOAT", help="Multiply pixel values by this (default: 1)."),
-    preset: str | None = typer.Option(None, "--preset", help="Named preset, e.g. orl (see dscsc presets)."),
-    config: Path | None = typer.Option(None, "--config", help="TOML file of settings (preset < file < flags)."),
-    data_root: str | None = typer.Option(
-        None, "--data-root", help="Folder of dataset files (default: $DSCSC_DATA, else ~/.local/share/dscsc)."
-    ),
+    settings: dict[str, Any],
+    preset: str | None = _PRESET,
+    config: Path | None = _CONFIG,
     plugin: list[str] = _PLUGIN_FILES,
     out: Path | None = typer.Option(None, "--out", help="Folder for results, metrics.csv, figures, checkpoints."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
@@ -90,18 +82,10 @@ def run(
     stage1_cache: Path | None = _STAGE1_CACHE,
 ) -> None:
     """Train DSCSC on a dataset and cluster it: Stage I (no SEM), Stage II (with SEM), then the clusterer."""
-    # Numbers arrive as text and are parsed by the core's declared settings, so a bad value gets
-    # the same one-line error whether it came from a flag or a config file.
-    options = dict(locals())
     with report_errors():
-        from dscsc_core.config import CORE_SETTINGS
-
-        flags = {name: value for name, value in options.items() if name in CORE_SETTINGS}
-        extra = parse_extra_args(ctx.args)
-        # Settings without a dedicated option (e.g. --pretrain-tol) are core settings, not plugin parameters.
-        flags.update({name: extra.pop(name) for name in list(extra) if name in CORE_SETTINGS})
-        flags["params"] = extra
-        registry, layers = _recipe(preset, config, plugin)
+        flags = settings_layer(settings, ctx.args)
+        recipe, registry = _recipe(preset, config, plugin)
+        layers = recipe.layers(registry)
         out = out or resume
         with _owned(out):
             checkpoint = _checkpoint(resume)
@@ -160,17 +144,6 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
         result_table(result.summary, out)
 
 
-def _recipe(preset: str | None, config: Path | None, plugins: list[str], data_root: str | None = None):
-    """The registry (with the config file's and --plugin's local plugins) and the layers
-    preset < config file < data root that every command builds its runs on."""
-    from dscsc_core.config import local_plugins, read_toml
-
-    file_layer = read_toml(config) if config else {}
-    registry = _load_registry([*local_plugins(file_layer, config.parent if config else None), *plugins])
-    layers = [registry.preset(preset).read()] if preset else []
-    return registry, [*layers, file_layer, *([{"data_root": data_root}] if data_root else [])]
-
-
 def _seed_list(seeds: str) -> list[int]:
     from dscsc_core.params import Param
 
@@ -178,13 +151,15 @@ def _seed_list(seeds: str) -> list[int]:
     return list(range(count))
 
 
-@app.command()
+@app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
+@run_settings("seed")
 def tune(
+    ctx: typer.Context,
+    settings: dict[str, Any],
     preset: str | None = typer.Option(None, "--preset", help="Base preset, e.g. orl."),
     config: Path | None = typer.Option(None, "--config", help="Base TOML file (over the preset)."),
     grid: list[str] = typer.Option(..., "--grid", help="NAME=V1,V2,... to search (repeatable), e.g. k=5,10,20."),
     seeds: str = typer.Option("1", metavar="INT", help="Seeds per candidate (0..N-1)."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
     write: Path | None = typer.Option(None, "--write", help="Write the best settings as a TOML layer for --config."),
     plugin: list[str] = _PLUGIN_FILES,
     space: str = typer.Option(
@@ -212,30 +187,22 @@ def tune(
             from dscsc_core.outputs import check_output_file
 
             check_output_file(write)
-        registry, layers = _recipe(preset, config, plugin, data_root)
+        flags = settings_layer(settings, ctx.args)
+        recipe, registry = _recipe(preset, config, plugin)
         parsed = parse_grid(grid)
-        ranked = run_tune(registry, layers, parsed, _seed_list(seeds), criterion=chosen, stage1_cache=stage1_cache,
+        ranked = run_tune(registry, recipe.layers(registry, flags), parsed, _seed_list(seeds), criterion=chosen,
+                          stage1_cache=stage1_cache,
                           on_candidate=lambda c: typer.echo(f"{chosen.name} {c.mean:.4f}  {c.settings}", err=True))
         tuning_table(ranked, chosen.describe())
         if write is not None:
             _write_best(write, ranked[0].settings, chosen.describe())
 
 
-def _typed(text: str) -> Any:
-    """Grid values arrive as text; write numbers and booleans to TOML as such."""
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
     from dscsc_core.outputs import atomic_write_text
     from dscsc_core.tuning import as_layer
 
-    layer = as_layer({key: _typed(value) for key, value in settings.items()})
+    layer = as_layer(settings)
     lines = [f"# Chosen by `dscsc tune` (highest mean {criterion}; labels not used)."]
     lines += [f"{key} = {json.dumps(value)}" for key, value in layer.items() if key != "params"]
     if layer["params"]:
@@ -244,30 +211,39 @@ def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-@app.command()
+@app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
+@run_settings("seed")
 def bench(
+    ctx: typer.Context,
+    settings: dict[str, Any],
     preset: list[str] = typer.Option(..., "--preset", help="Preset to benchmark (repeatable)."),
     seeds: str = typer.Option("5", metavar="INT", help="Seeds per preset (0..N-1)."),
     clusterers: str = typer.Option("spectral,dsc-post", help="Clusterers scored on each learned C."),
     out: Path = typer.Option(Path("bench-runs"), "--out", help="Folder of per-run records; finished runs are reused."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
 ) -> None:
     """Run presets x seeds, score every clusterer on the same C, print mean ± std (final epoch)."""
     with report_errors():
         from dscsc_core.benchmark import BenchCase, run_bench, summarise
         from dscsc_core.outputs import check_output_dir
+        from dscsc_core.recipe import Recipe
 
         from .display import bench_table
 
+        flags = settings_layer(settings, ctx.args)
         registry = _load_registry()
-        extra = [{"data_root": data_root}] if data_root else []
-        cases = [BenchCase(name, tuple([registry.preset(name).read(), *extra])) for name in preset]
-        names = [name.strip() for name in clusterers.split(",") if name.strip()]
-        for name in names:
-            registry.get("clusterer", name)
+        cases = [BenchCase(name, tuple(Recipe(name).layers(registry, flags))) for name in preset]
+        names = _clusterer_names(registry, clusterers)
         check_output_dir(out)
         records = run_bench(registry, cases, _seed_list(seeds), names, out, on_record=_progress)
         bench_table([s for name in names for s in summarise(records, name)])
+
+
+def _clusterer_names(registry, listed: str, default: str | None = None) -> list[str]:
+    """The clusterers a comma list names (``default`` when it names none), each checked to exist."""
+    names = [name.strip() for name in listed.split(",") if name.strip()] or ([default] if default else [])
+    for name in names:
+        registry.get("clusterer", name)
+    return names
 
 
 @contextlib.contextmanager
@@ -289,12 +265,12 @@ def plugins_list(
     json_output: bool = typer.Option(False, "--json", help="Print the listing as JSON."),
     plugin: list[str] = _PLUGIN_FILES,
 ) -> None:
-    """List every registered component: kind, name, providing distribution and summary."""
+    """List every registered component: kind, name, providing distribution and summary; * marks a kind's default."""
     with report_errors():
         from .display import plugins_table
 
         registry = _load_registry(plugin)
-        rows = [_component_row(info) for info in registry]
+        rows = [_component_row(info, registry.is_default(info)) for info in registry]
         if json_output:
             typer.echo(json.dumps(rows, indent=2))
         else:
@@ -310,25 +286,24 @@ def plugins_show(
 ) -> None:
     """Show one component: summary, parameters (type, default, range, help) and who provides it."""
     with report_errors():
-        from dscsc_core.errors import UnknownComponentError
-        from dscsc_core.interfaces import KINDS
+        from dscsc_core.kinds import plugin_kind
 
         from .display import component_panel
 
-        kind = "augmentation" if kind == "augment" else kind
-        if kind not in KINDS:
-            raise UnknownComponentError("plugin kind", kind, list(KINDS), None)
-        row = _component_row(_load_registry(plugin).get(kind, name))
+        kind_name = plugin_kind(kind).name
+        registry = _load_registry(plugin)
+        info = registry.get(kind_name, name)
+        row = _component_row(info, registry.is_default(info))
         if json_output:
             typer.echo(json.dumps(row, indent=2))
         else:
             component_panel(row)
 
 
-def _component_row(info) -> dict[str, Any]:
+def _component_row(info, default: bool) -> dict[str, Any]:
     return {
         "kind": info.kind, "name": info.name, "provider": info.provider, "object": info.object_path,
-        "distribution": info.distribution, "version": info.version, "summary": info.summary,
+        "distribution": info.distribution, "version": info.version, "summary": info.summary, "default": default,
         "params": [
             {"name": p.name, "type": p.type_name, "help": p.help,
              "default": list(p.default) if isinstance(p.default, tuple) else p.default,
@@ -338,8 +313,11 @@ def _component_row(info) -> dict[str, Any]:
     }
 
 
-@app.command()
+@app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
+@run_settings("seed")
 def ablate(
+    ctx: typer.Context,
+    settings: dict[str, Any],
     preset: str | None = typer.Option(None, "--preset", help="Base preset, e.g. orl."),
     config: Path | None = typer.Option(None, "--config", help="Base recipe (TOML), over the preset."),
     grid: list[str] = typer.Option(
@@ -348,28 +326,28 @@ def ablate(
     seeds: str = typer.Option("3", metavar="INT", help="Seeds per grid point (0..N-1)."),
     clusterers: str = typer.Option("", help="Clusterers scored on each C (default: the base's clusterer)."),
     out: Path = typer.Option(Path("ablation"), "--out", help="Folder for runs, ablation.csv and ablation.md."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Folder of dataset files."),
     plugin: list[str] = _PLUGIN_FILES,
 ) -> None:
     """Swap components or settings over a grid; runs already in --out are reused, not re-run."""
     with report_errors():
         from dscsc_core.benchmark import grid_cases, run_bench, summarise, summary_csv, summary_markdown
         from dscsc_core.outputs import atomic_write_text
-        from dscsc_core.runner import prepare, resolve_config
+        from dscsc_core.runner import LoadedDatasets, prepare, resolve_config
         from dscsc_core.tuning import parse_grid
 
         from .display import bench_table
 
-        registry, base = _recipe(preset, config, plugin, data_root)
+        flags = settings_layer(settings, ctx.args)
+        recipe, registry = _recipe(preset, config, plugin)
+        base = recipe.layers(registry, flags)
         cases = grid_cases(base, parse_grid(grid))
+        datasets = LoadedDatasets()
         for case in cases:  # every grid point is checked before the first one trains
-            prepare(resolve_config(registry, *case.layers), registry)
-        names = [n.strip() for n in clusterers.split(",") if n.strip()] or [
-            resolve_config(registry, *base).clusterer]
-        for name in names:
-            registry.get("clusterer", name)
+            prepare(resolve_config(registry, *case.layers), registry, datasets=datasets)
+        names = _clusterer_names(registry, clusterers, resolve_config(registry, *base).clusterer)
         with _owned(out):
-            records = run_bench(registry, cases, _seed_list(seeds), names, out / "runs", on_record=_progress)
+            records = run_bench(registry, cases, _seed_list(seeds), names, out / "runs", on_record=_progress,
+                                datasets=datasets)
             summaries = [s for name in names for s in summarise(records, name)]
             atomic_write_text(out / "ablation.csv", summary_csv(summaries))
             atomic_write_text(out / "ablation.md", summary_markdown(summaries))
@@ -395,14 +373,12 @@ def report(run_dir: Path = typer.Argument(..., help="A folder written by dscsc r
 
 def _reload_images(summary: dict[str, Any]):
     """The run's images for the gallery, or None when its dataset cannot be loaded here any more."""
-    from dscsc_core.config import RunConfig
     from dscsc_core.errors import DscscError
-    from dscsc_core.runner import prepare
+    from dscsc_core.runner import prepare, resolve_config
 
     try:
-        config = RunConfig.from_layers({k: v for k, v in summary["config"].items() if k != "params"},
-                                       {"params": summary["config"].get("params", {})})
-        return prepare(config, _load_registry()).data.images
+        registry = _load_registry()
+        return prepare(resolve_config(registry, summary["config"]), registry).data.images
     except DscscError:
         return None
 

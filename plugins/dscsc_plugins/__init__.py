@@ -62,6 +62,14 @@ def dscsc_register_datasets(register):
 
 
 @hookimpl
+def dscsc_register_defaults(register):
+    """What a run uses when it names no plugin of a kind: the paper's choices, on a dataset that needs no download."""
+    for kind, name in (("dataset", "digits"), ("encoder", "conv1"), ("augmentation", "geometric"), ("miner", "knn"),
+                       ("regularizer", "l2"), ("clusterer", "dsc-post")):
+        register(kind, name)
+
+
+@hookimpl
 def dscsc_register_presets(register):
     for path in sorted((Path(__file__).parent / "presets").glob("*.toml")):
         register(path)

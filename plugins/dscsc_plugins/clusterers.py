@@ -86,6 +86,10 @@ class DscPostClusterer(Clusterer):
         _ASSIGN,
     )
 
+    @property
+    def subspace_dim(self) -> int:
+        return self.dim
+
     def cluster(self, coef, n_clusters, seed):
         affinity = dsc_post_affinity(coef, n_clusters, self.ratio, self.dim, self.power, self.threshold_along)
         return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels), affinity)
