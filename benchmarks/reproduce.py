@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from dscsc_core.benchmark import BenchCase, RecordStore, run_bench, summarise
+from dscsc_core.recipe import Recipe
 from dscsc_core.registry import Registry, load_registry
 
 HERE = Path(__file__).resolve().parent
@@ -50,9 +51,8 @@ TABLE4 = (
 
 def preset_case(registry: Registry, name: str, overrides: dict | None = None, label: str | None = None,
                 data_root: str | None = None) -> BenchCase:
-    layers = [registry.preset(name).read()]
-    layers += [overrides] if overrides else []
-    layers += [{"data_root": data_root}] if data_root else []
+    layers = Recipe(name).layers(registry, *([overrides] if overrides else []),
+                                 *([{"data_root": data_root}] if data_root else []))
     return BenchCase(label or name, tuple(layers))
 
 

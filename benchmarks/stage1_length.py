@@ -25,6 +25,7 @@ import torch
 
 from dscsc_core.checkpoint import Checkpoint
 from dscsc_core.metrics import clustering_scores
+from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import prepare, resolve_config
 from dscsc_core.trainer import Trainer
@@ -71,7 +72,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     lengths = sorted(int(v) for v in args.lengths.split(","))
     registry = load_registry(strict=True)
-    layers = [registry.preset(args.preset).read(), {"data_root": args.data_root} if args.data_root else {}]
+    layers = Recipe(args.preset).layers(registry, {"data_root": args.data_root} if args.data_root else {})
     rows: dict[int, list[tuple[float, float, dict]]] = {length: [] for length in lengths}
     for seed in range(args.seeds):
         run = prepare(resolve_config(registry, *layers, {"seed": seed}), registry)

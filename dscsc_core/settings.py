@@ -1,8 +1,8 @@
 """Every core setting of a run, declared once: name, type, default, range and help.
 
 ``TrainingConfig`` (what the trainer reads) is derived from ``TRAINING_SETTINGS``; ``RunConfig``
-(dscsc_core.config), the command line and the scikit-learn estimator derive theirs from
-``RUN_SETTINGS``. Adding a setting is one ``Param`` here plus the code that uses it.
+and ``RUN_PARAMS`` (dscsc_core.config), the command line and the scikit-learn estimator derive
+theirs from these declarations. Adding a setting is one ``Param`` here plus the code that uses it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("beta", float, 10.0, "weight of L_SCH (scaled by input_scale^2, see docs/method.md)", min=0),
     Param("gamma", float, 1.0, "weight of L_SEM", min=0),
     Param("temperature", float, 0.1, "temperature rho of the contrastive loss", min=1e-6),
-    Param("head_dim", int, 64, "output size of the contrastive head (paper: 64/128/256)", min=1),
-    Param("head_hidden", int, 256, "hidden width of the contrastive head", min=1),
+    Param("head_dim", int, 64, "output size of the contrastive head (paper: 64/128/256)", min=1,
+          max=4096),
+    Param("head_hidden", int, 256, "hidden width of the contrastive head", min=1, max=8192),
     Param("pretrain_objective", str, "drh+sch",
           "Stage I loss: drh+sch (eq. 10, both views) or drh (DSC-Net's autoencoder on the images alone)",
           choices=PRETRAIN_OBJECTIVES),

@@ -98,7 +98,7 @@ PLUGIN_FLOATS = [
     ("dataset", "synthetic", "noise", "nan"),
 ]
 # Every whole-number setting beyond what torch and NumPy hold (the seed: beyond what they accept as a seed).
-CORE_INTS = [p.name for p in RUN_PARAMS if p.type is int and p.name != "seed"]
+CORE_INTS = [p for p in RUN_PARAMS if p.type is int and p.name != "seed"]
 PLUGIN_INTS = [
     ("miner", "knn", "k", BEYOND_INT64),
     ("clusterer", "dsc-post", "dim", BEYOND_INT64),
@@ -148,6 +148,9 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["run", "--assign-labels", "magic"], "must be one of"),
         (["run", "--encoder", "conv3", "--channels", "3,3"], "needs 3 channel and kernel values"),
         (["run", "--n-clusters", "1"], "'n_clusters' must be >= 2"),
+        (["run", "--head-dim", "100000000"], "'head_dim' must be <= 4096"),
+        (["run", "--encoder", "conv3", "--channels", "3,3,500000"], "parameter 'channels' must be <= 1024"),
+        (["run", "--encoder", "conv1", "--kernels", "99"], "parameter 'kernels' must be <= 31"),
         (["tune", "--preset", "tiny-synthetic", "--grid", "k"], "write NAME=V1,V2"),
         (["ablate", "--preset", "tiny-synthetic", "--grid", "miner=knn,bogus"], "unknown miner 'bogus'"),
     ],
@@ -160,7 +163,8 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["tune", "--preset", "tiny-synthetic", "--grid", "temperature=nan,0.1"], "'temperature' must be a finite"),
     ],
     "whole numbers out of range": [
-        *((["run", f"--{name.replace('_', '-')}", BEYOND_INT64], f"'{name}' {INT64_MESSAGE}") for name in CORE_INTS),
+        *((["run", f"--{p.name.replace('_', '-')}", BEYOND_INT64],
+           f"'{p.name}' " + (f"must be <= {p.max:g}" if p.max is not None else INT64_MESSAGE)) for p in CORE_INTS),
         *(_plugin_case(*case) for case in PLUGIN_INTS),
         (["run", "--seed", "12345678901"], "'seed' must be <= 4294967295; got 12345678901"),
         (["run", "--seed", str(2**64)], "'seed' must be <= 4294967295"),
@@ -296,7 +300,7 @@ def test_every_float_and_int_parameter_of_the_builtin_plugins_has_a_case():
 def test_every_class_has_its_cases():
     counts = Counter(kind for kind, _, _ in CASES)
     assert counts == {
-        "unknown names": 8, "wrong types": 5, "out-of-range values": 8,
+        "unknown names": 8, "wrong types": 5, "out-of-range values": 11,
         "non-finite floats": 2 * len(CORE_FLOATS) + len(PLUGIN_FLOATS) + 3,
         "whole numbers out of range": len(CORE_INTS) + len(PLUGIN_INTS) + 7,
         "usage errors": 10, "missing or unreadable files": 12, "bad data": 8, "unwritable output": 5,

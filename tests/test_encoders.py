@@ -259,3 +259,20 @@ def test_weights_that_do_not_fit_the_architecture_are_one_clear_error(tmp_path):
     (tmp_path / "junk.pt").write_text("junk")
     with pytest.raises(DataError, match="not a PyTorch state dict"):
         make_encoder("orl", weights=str(tmp_path / "junk.pt")).build((1, 32, 32))
+
+
+# ----------------------------------------------------------------------------- starting weights by rule
+def test_pytorch_init_draws_the_layers_as_pytorch_does():
+    """``init = pytorch`` is PyTorch's default draw (DSC-Net's PyTorch port), layer by layer in
+    build order; ``xavier`` starts every bias at zero."""
+    torch.manual_seed(3)
+    parts = Conv1Encoder(init="pytorch").build((1, 32, 32))
+    torch.manual_seed(3)
+    conv, deconv = torch.nn.Conv2d(1, 15, 3, stride=2), torch.nn.ConvTranspose2d(15, 1, 3, stride=2)
+    assert torch.equal(parts.encoder[0].conv.weight, conv.weight)
+    assert torch.equal(parts.encoder[0].conv.bias, conv.bias)
+    assert torch.equal(parts.decoder[1].deconv.weight, deconv.weight)
+    xavier = Conv1Encoder().build((1, 32, 32))
+    assert not xavier.encoder[0].conv.bias.any() and not xavier.decoder[1].deconv.bias.any()
+    with pytest.raises(ParameterError, match="init"):
+        Conv1Encoder(init="he")

@@ -10,50 +10,66 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fake_record(folder: Path, case, seed: int, acc: float, feature_scale: dict | None = None,
-                silhouette: float | None = None, subspace_fit: float | None = None) -> None:
-    from dscsc_core.registry import load_registry
-
-    scores = {name: {"acc": acc, "nmi": acc, "ari": acc, "seconds": 1.0} for name in ("spectral", "dsc-post")}
-    fingerprint = case.fingerprint(load_registry(strict=True))
-    record = {"case": case.name, "group": "", "seed": seed, "fingerprint": fingerprint, "train_s": 60.0,
-              "scores": scores, "config": {}, "feature_scale": feature_scale or {},
-              "silhouette": silhouette, "subspace_fit": subspace_fit}
-    path = folder / case.name / f"seed{seed}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
-
-
-def test_report_from_stored_runs(tmp_path):
+def load_reproduce():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import reproduce
     finally:
         sys.path.pop(0)
+    return reproduce
+
+
+def fake_record(folder: Path, case, seed: int, acc: float, step_seconds: dict | None = None) -> None:
     from dscsc_core.registry import load_registry
 
-    suites = reproduce.suites(load_registry(strict=True), ["orl"], None)
-    orl = suites["main"][0]
+    scores = {name: {"acc": acc, "nmi": acc, "ari": acc, "seconds": 1.0} for name in ("spectral", "dsc-post")}
+    fingerprint = case.fingerprint(load_registry(strict=True))
+    record = {"case": case.name, "group": "", "seed": seed, "fingerprint": fingerprint, "train_s": 60.0,
+              "scores": scores, "config": {}, "step_seconds": step_seconds or {}}
+    path = folder / case.name / f"seed{seed}-{fingerprint[:12]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def by_name(cases, name):
+    return next(case for case in cases if case.name == name)
+
+
+def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
+    from dscsc_core.registry import load_registry
+
+    registry = load_registry(strict=True)
+    suites = load_reproduce().suites(registry, ["orl", "coil20"], None)
+    assert [case.name for case in suites["dscnet"]] == ["dscnet-orl", "dscnet-coil20"]
+    assert [case.name for case in suites["table4"]] == ["DRH", "DRH+SCH", "Augmentation+DRH+SCH"]
+    # Table 4's full row is the ORL preset itself, so its runs are shared with the main table.
+    assert by_name(suites["table4"], "Augmentation+DRH+SCH").fingerprint(registry) == \
+        by_name(suites["main"], "orl").fingerprint(registry)
+    assert by_name(suites["table4"], "DRH").fingerprint(registry) == \
+        by_name(suites["dscnet"], "dscnet-orl").fingerprint(registry)
+    assert len({case.fingerprint(registry) for case in suites["fig3"]}) == len(suites["fig3"])
+
+
+def test_report_from_stored_runs(tmp_path):
+    from dscsc_core.registry import load_registry
+
+    suites = load_reproduce().suites(load_registry(strict=True), ["orl"], None)
     for seed, acc in enumerate((0.8, 0.9)):
-        fake_record(tmp_path, orl, seed, acc)
-    balanced = suites["balance"][0]
-    own = reproduce.preset_reduction(load_registry(strict=True), "orl")
-    other = "mean" if own == "sum" else "sum"
-    assert balanced.name == f"orl sem={other}"  # the ablation flips the preset's own choice
-    for seed in range(2):
-        # an older record (seed 1) lacks the subspace fit: the cell says how many seeds it averages
-        fake_record(tmp_path, balanced, seed, 0.7, {"stage1_end": 8.0, "final": 2.0}, 0.1 + 0.04 * seed,
-                    0.95 if seed == 0 else None)
+        fake_record(tmp_path, by_name(suites["main"], "orl"), seed, acc, {"stage1": 0.05, "stage2": 0.2})
+        fake_record(tmp_path, by_name(suites["dscnet"], "dscnet-orl"), seed, 0.75, {"stage1": 0.04, "stage2": 0.03})
+        fake_record(tmp_path, by_name(suites["fig3"], "orl k=0"), seed, 0.6)
     output = tmp_path / "results.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets", "orl",
                     "--seeds", "2", "--runs", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
     text = output.read_text()
     assert "| orl | dsc-post | 2 | 85.00 ± 7.07 |" in text  # mean ± sample std over the two seeds
-    assert "90.75 / 94.44" in text  # the paper's numbers beside ours
-    assert "-5.75" in text  # the gap in ACC points
+    assert "90.75 / 94.44" in text and "-5.75" in text  # the paper's numbers and the gap in ACC points
+    assert "| 75.00 ± 0.00 |" in text  # the dscnet base beside DSCSC, same clusterer
+    assert "| orl | dscsc `--preset dscnet-orl` | 2 | 75.00 ± 0.00 | 75.00 ± 0.00 | 0.040 | 0.030 |" in text
+    # Table 4 reuses the main ORL runs (its full row) and the dscnet-orl runs (its DRH row).
+    assert "| DRH | `dscnet-orl` | 2 | 75.00 ± 0.00 |" in text
+    assert "| Augmentation+DRH+SCH | `orl` | 2 | 85.00 ± 7.07 |" in text
+    assert "| 0 | 2 | 60.00 ± 0.00 |" in text and "| 10 | 2 | 85.00 ± 7.07 |" in text  # k = 10 is the preset
     assert "Machine:" in text and "Command:" in text
-    assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()  # k = 10 of the sweep is the main ORL case
+    assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text
-    assert f"| orl | {own} (preset) | 2 | 85.00 ± 7.07 |" in text  # records without a feature scale show "-"
-    row = f"| orl | {other} | 2 | 70.00 ± 0.00 | 70.00 ± 0.00 | 70.00 ± 0.00 | 0.25 | 0.120 | 0.9500 (1 of 2) |"
-    assert row in text

@@ -29,22 +29,26 @@ def same_padding(size: int, kernel: int, stride: int = 2) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _dsc_init(layer: nn.Module) -> nn.Module:
-    """Xavier weights and zero biases, as DSC-Net. PyTorch's default (possibly negative) biases
-    can leave the final ReLU at exactly zero everywhere, and then no gradient ever flows."""
-    nn.init.xavier_uniform_(layer.weight)
-    nn.init.zeros_(layer.bias)
+# How a layer's weights start: "xavier" (Xavier weights, zero biases: DSC-Net's TensorFlow original)
+# or "pytorch" (PyTorch's own default, which the PyTorch port of DSC-Net keeps).
+INITS = ("xavier", "pytorch")
+
+
+def _initialised(layer: nn.Module, init: str) -> nn.Module:
+    if init == "xavier":
+        nn.init.xavier_uniform_(layer.weight)
+        nn.init.zeros_(layer.bias)
     return layer
 
 
 class SameConv(nn.Module):
     """Stride-2 convolution + ReLU with TF-'SAME' padding for one known input size."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, in_hw: tuple[int, int]):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, in_hw: tuple[int, int], init: str = "xavier"):
         super().__init__()
         (top, bottom), (left, right) = (same_padding(s, kernel) for s in in_hw)
         self.pad = (left, right, top, bottom)
-        self.conv = _dsc_init(nn.Conv2d(in_ch, out_ch, kernel, stride=2))
+        self.conv = _initialised(nn.Conv2d(in_ch, out_ch, kernel, stride=2), init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv(F.pad(x, self.pad)))
@@ -53,9 +57,9 @@ class SameConv(nn.Module):
 class CroppedDeconv(nn.Module):
     """The adjoint of SameConv: stride-2 transposed convolution, cropped to the encoder stage's shape."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, out_hw: tuple[int, int]):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, out_hw: tuple[int, int], init: str = "xavier"):
         super().__init__()
-        self.deconv = _dsc_init(nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2))
+        self.deconv = _initialised(nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2), init)
         self.top, self.left = same_padding(out_hw[0], kernel)[0], same_padding(out_hw[1], kernel)[0]
         self.out_hw = out_hw
 
@@ -83,15 +87,15 @@ class Unflatten(nn.Module):
         return z.view(z.shape[0], *self.shape)
 
 
-def conv_autoencoder(input_shape: tuple[int, int, int], channels, kernels) -> AutoEncoderParts:
+def conv_autoencoder(input_shape: tuple[int, int, int], channels, kernels, init: str = "xavier") -> AutoEncoderParts:
     in_ch, height, width = input_shape
     sizes = [(height, width)]
     for _ in channels:
         sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
     widths = [in_ch, *channels]
-    encoder_layers = [SameConv(widths[i], widths[i + 1], kernels[i], sizes[i]) for i in range(len(channels))]
+    encoder_layers = [SameConv(widths[i], widths[i + 1], kernels[i], sizes[i], init) for i in range(len(channels))]
     decoder_layers = [
-        CroppedDeconv(widths[i + 1], widths[i], kernels[i], sizes[i]) for i in reversed(range(len(channels)))
+        CroppedDeconv(widths[i + 1], widths[i], kernels[i], sizes[i], init) for i in reversed(range(len(channels)))
     ]
     latent_shape = (channels[-1], *sizes[-1])
     return AutoEncoderParts(
@@ -129,7 +133,7 @@ class ConvStackEncoder(Encoder):
 
     def make(self, input_shape):
         channels, kernels = self.layout()
-        parts = conv_autoencoder(input_shape, channels, kernels)
+        parts = conv_autoencoder(input_shape, channels, kernels, self.init)
         if self.weights:
             path = getattr(self, "_weights_path", None) or Path(self.weights).expanduser()
             load_weights(parts, path, self.name)
@@ -182,9 +186,12 @@ def _arch_params(default: str, layers: int) -> tuple[Param, ...]:
     names = tuple(name for name, (ch, _) in TABLE1_ARCHITECTURES.items() if len(ch) == layers)
     return (
         Param("arch", str, default, "Table 1 architecture to start from", choices=names),
-        Param("channels", "ints", None, f"{layers} channel counts, e.g. overrides the arch's", min=1),
-        Param("kernels", "ints", None, f"{layers} kernel sizes (or one for all)", min=1),
+        Param("channels", "ints", None, f"{layers} channel counts, e.g. overrides the arch's", min=1,
+              max=1024),
+        Param("kernels", "ints", None, f"{layers} kernel sizes (or one for all)", min=1, max=31),
         Param("weights", str, None, "start from this state dict (DSC-Net's pretrained layout or dscsc's own)"),
+        Param("init", str, "xavier", "starting weights: xavier (zero biases, DSC-Net's TensorFlow code) or pytorch "
+              "(PyTorch's default, DSC-Net's PyTorch port)", choices=INITS),
     )
 
 
