@@ -73,3 +73,10 @@ def sem_loss(z: torch.Tensor, z_expressed: torch.Tensor, penalty: torch.Tensor, 
 def default_alpha(n_clusters: int) -> float:
     """α = 10^(n/10 − 3) of §4.1, n the number of subspaces (DSC-Net's Yale B λ2)."""
     return float(10.0 ** (n_clusters / 10.0 - 3.0))
+
+
+def default_gamma(n_samples: int) -> float:
+    """γ = N when no preset sets it: one sample's reconstruction and contrast against the whole
+    self-expression term, the balance of eqs. 8-9 (means) and eq. 3 (a sum) as the paper prints
+    them. The ``dscnet-*`` presets set γ = 1, DSC-Net's balance (docs/method.md)."""
+    return float(n_samples)

@@ -336,7 +336,7 @@ def execute(
                                                   stored.seconds if stored is not None else None))
     summary = {
         "dscsc_version": __version__,
-        "config": {**config.to_dict(), "alpha": trained.alpha},
+        "config": {**config.to_dict(), "alpha": trained.alpha, "gamma": trained.gamma},
         "components": {
             option: {
                 "kind": info.kind, "name": info.name, "params": parts[option].config,

@@ -12,7 +12,7 @@ import torch
 from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
 from .errors import ConfigError, DataError
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
-from .losses import default_alpha, drh_loss, sch_loss, sem_loss
+from .losses import default_alpha, default_gamma, drh_loss, sch_loss, sem_loss
 from .model import DSCSCNetwork
 from .settings import TrainingConfig
 
@@ -33,6 +33,7 @@ class TrainingResult:
     history: list[EpochReport] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     alpha: float = 0.0
+    gamma: float = 0.0
     pretrain_epochs_run: int = 0
     # Mean squared norm of the encoder features at the end of Stage I and after Stage II: a
     # label-free sign of Stage II shrinking (collapsing) the features.
@@ -145,6 +146,7 @@ class Trainer:
                               "network); leave pretrain_input_scale unset")
         result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
         result.alpha = cfg.alpha if cfg.alpha is not None else default_alpha(n_clusters)
+        result.gamma = cfg.gamma if cfg.gamma is not None else default_gamma(x.shape[0])
         if resume is not None:
             result.history = [EpochReport(**report) for report in resume.history]
             result.timings = dict(resume.timings)
@@ -243,7 +245,7 @@ class Trainer:
             z_expressed = coef.T @ views.z
             terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
-            total = self._total(terms, cfg.input_scale)
+            total = self._total(terms, cfg.input_scale, result.gamma)
             self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
@@ -276,14 +278,14 @@ class Trainer:
             terms["sch"] = sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature)
         return terms
 
-    def _total(self, terms: dict[str, torch.Tensor], pixel_scale: float) -> torch.Tensor:
+    def _total(self, terms: dict[str, torch.Tensor], pixel_scale: float, gamma: float = 0.0) -> torch.Tensor:
         total = terms["drh"]
         if "sch" in terms:
             # L_DRH grows with the square of the pixel scale and L_SCH does not: weighing SCH by
             # β·scale² keeps the DRH : SCH balance that β sets independent of the pixel units.
             total = total + self.config.beta * pixel_scale ** 2 * terms["sch"]
         if "sem" in terms:
-            total = total + self.config.gamma * terms["sem"]
+            total = total + gamma * terms["sem"]
         return total
 
     def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:

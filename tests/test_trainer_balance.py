@@ -29,6 +29,14 @@ def test_total_is_drh_plus_scaled_beta_sch_plus_gamma_sem(registry):
     assert pre["total"] == pytest.approx(pre["drh"] + 3.0 * 4.0 * pre["sch"], rel=1e-5)
 
 
+def test_gamma_defaults_to_the_number_of_samples_and_is_reported(registry):
+    result = _run(registry, beta=0.0)  # γ unset: N = 3 subspaces x 10 samples
+    first = _losses(result, "finetune", 1)
+    assert first["total"] == pytest.approx(first["drh"] + 30 * first["sem"], rel=1e-5)
+    assert result.summary["config"]["gamma"] == 30.0
+    assert _run(registry, beta=0.0, gamma=2.0).summary["config"]["gamma"] == 2.0
+
+
 def test_without_augmentation_and_beta_there_is_one_view_and_no_sch(registry, monkeypatch):
     from dscsc_plugins.augmentations import NoAugmentation
 
