@@ -1,0 +1,79 @@
+"""Where one DSCSC Stage II step goes: time each part of the step on a preset's full dataset.
+
+Usage: python benchmarks/profile_step.py --preset orl [--threads 2] [--steps 10] [--data-root DIR]
+
+Repeats the trainer's Stage II step (two views, DRH, head, miner, SCH, SEM, backward, Adam) part by
+part from a fresh network, after two warm-up steps, and prints milliseconds per part. The parts
+are the trainer's own components and losses; only the timing between them is added here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from dscsc_core.losses import drh_loss, sch_loss, sem_loss
+from dscsc_core.model import DSCSCNetwork
+from dscsc_core.recipe import Recipe
+from dscsc_core.registry import load_registry
+from dscsc_core.runner import prepare, resolve_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="orl")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--data-root", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = load_registry(strict=True)
+    layers = Recipe(args.preset).layers(registry, {"data_root": args.data_root} if args.data_root else {})
+    run = prepare(resolve_config(registry, *layers), registry)
+    cfg, parts = run.config.training(), run.components
+    x = run.data.images.contiguous(memory_format=torch.channels_last) * cfg.input_scale
+    network = DSCSCNetwork(parts["encoder"].build(tuple(x.shape[1:])), cfg.head_hidden, cfg.head_dim)
+    network = network.to(memory_format=torch.channels_last)
+    network.attach_self_expression(x.shape[0], cfg.coef_init_scale, torch.Generator().manual_seed(cfg.seed + 1),
+                                   cfg.coef_init, cfg.coef_diagonal)
+    optimizer = torch.optim.Adam(network.parameters(), cfg.lr)
+    n, totals = x.shape[0], {}
+
+    def lap(name: str, start: float) -> float:
+        now = time.perf_counter()
+        totals[name] = totals.get(name, 0.0) + now - start
+        return now
+
+    for step in range(args.steps + 2):
+        if step == 2:
+            totals.clear()  # warm-up steps are not counted
+        t = time.perf_counter()
+        x_aug = parts["augment"](x)
+        t = lap("augmentation", t)
+        features = network.encoder(torch.cat([x, x_aug]).contiguous(memory_format=torch.channels_last))
+        z, z_aug = features[:n], features[n:]
+        t = lap("encoder, both views", t)
+        coef = network.self_expression.coefficients()
+        z_expressed = coef.T @ z
+        decoded = network.decoder(torch.cat([z_expressed, z_aug]))
+        t = lap("decoder, both views", t)
+        drh = drh_loss([(x, decoded[:n]), (x_aug, decoded[n:])])
+        h, h_aug = network.head(z), network.head(z_aug)
+        sch = sch_loss(h, h_aug, parts["miner"](z, coef), cfg.temperature)
+        sem = sem_loss(z, z_expressed, parts["regularizer"](coef), cfg.alpha or 1.0)
+        t = lap("L_DRH, head, miner, L_SCH, L_SEM", t)
+        optimizer.zero_grad(set_to_none=True)
+        (drh + sch + sem).backward()
+        t = lap("backward", t)
+        optimizer.step()
+        lap("Adam", t)
+    whole = sum(totals.values())
+    print(f"{args.preset}: N = {n}, {1000 * whole / args.steps:.1f} ms per step, {args.threads} threads")
+    for name, seconds in totals.items():
+        print(f"  {name:34s} {1000 * seconds / args.steps:8.1f} ms  {100 * seconds / whole:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
