@@ -1,11 +1,12 @@
 """Reproduce the paper's tables with the committed presets and write docs/results.md.
 
 Usage:
-    python benchmarks/reproduce.py [--suite dscnet,main,table4,fig3] [--datasets orl,umist,...]
+    python benchmarks/reproduce.py [--suite shallow,dscnet-l1,ae-ssc,dscnet,main,table4,fig3] [--datasets orl,umist,...]
                                    [--seeds 5] [--sweep-seeds 5] [--runs bench-runs] [--threads 2]
     python benchmarks/reproduce.py --report-only      # re-render docs/results.md from stored runs
 
-Suites: ``dscnet`` (the DSC-Net-L2 recipe, ``dscnet-*`` presets, beside the reference implementation's
+Suites: ``shallow`` (the shallow baselines of Tables 2 and 3, one deterministic run per solver and
+dataset), ``dscnet-l1`` (DSCNet-L1), ``ae-ssc`` (SSC on the Stage I autoencoder's features), ``dscnet`` (the DSC-Net-L2 recipe, ``dscnet-*`` presets, beside the reference implementation's
 measured figures in benchmarks/reference-dscnet.toml), ``main`` (DSCSC, Tables 2 and 3), ``table4``
 (ORL module ablation) and ``fig3`` (ORL, ACC versus k). Every (configuration, seed) trains once and
 is scored by both clusterers on the same C: `spectral` on A = ½(|C| + |Cᵀ|) as the paper describes,
@@ -41,6 +42,43 @@ DSCNET_OF = {"orl": "dscnet-orl", "yaleb-2432": "dscnet-yaleb", "umist": "dscnet
              "mnist1000": "dscnet-mnist1000", "coil20": "dscnet-coil20"}
 TIME_TARGET_S = {"orl": 120, "umist": 180, "mnist1000": 300, "coil20": 300, "yaleb-2432": 1800}
 SWEEP_K = (0, 5, 10, 15, 20, 25, 30)
+# Tables 2 and 3 of the paper as printed: (ACC, NMI) % per method and dataset, None for its dashes.
+PAPER_TABLES: dict[str, dict[str, tuple[float | None, float | None]]] = {
+    "LRSC": {"orl": (67.75, 80.82), "yaleb-2432": (67.43, 77.19), "umist": (67.29, 74.98),
+             "mnist1000": (51.40, 55.76), "coil20": (74.16, 84.52)},
+    "SSC": {"orl": (67.00, 82.06), "yaleb-2432": (62.54, 86.04), "umist": (69.04, 74.89),
+            "mnist1000": (45.30, 47.09), "coil20": (86.31, 88.92)},
+    "EnSC": {"orl": (69.25, 82.20), "yaleb-2432": (61.14, 82.43), "umist": (69.31, 75.69),
+             "mnist1000": (49.83, 54.95), "coil20": (87.60, 89.52)},
+    "EDSC": {"orl": (70.38, 77.99), "yaleb-2432": (84.99, 86.36), "umist": (69.37, 75.22),
+             "mnist1000": (56.50, 57.52), "coil20": (83.71, 88.28)},
+    "LSR": {}, "LRR": {},  # in the issue's list, not in the paper's tables
+    "AE+SSC": {"orl": (74.50, 88.24), "yaleb-2432": (74.75, 77.64), "umist": (70.42, 75.15),
+               "mnist1000": (48.40, 53.37), "coil20": (87.11, 89.90)},
+    "SSC-OMP": {"orl": (71.00, 79.52), "yaleb-2432": (73.72, 78.03), "umist": (64.38, 70.68),
+                "mnist1000": (34.00, 32.72), "coil20": (64.10, 74.12)},
+    "KSSC": {"orl": (71.43, 80.70), "yaleb-2432": (69.21, 73.59), "umist": (65.31, 73.77),
+             "mnist1000": (52.20, 56.23), "coil20": (70.87, 82.43)},
+    "DSCNet-L1": {"orl": (85.50, 90.23), "yaleb-2432": (96.81, 96.87), "umist": (72.42, 75.56),
+                  "mnist1000": (72.80, 72.17), "coil20": (93.05, 93.53)},
+    "DSCNet-L2": {"orl": (86.00, 90.34), "yaleb-2432": (97.33, 97.03), "umist": (73.12, 76.62),
+                  "mnist1000": (75.00, 73.19), "coil20": (94.86, 94.08)},
+    "DASC": {"orl": (88.25, 93.15), "yaleb-2432": (98.56, 98.01), "umist": (76.88, 80.42),
+             "mnist1000": (80.40, 78.00), "coil20": (96.39, 96.86)},
+    "S2ConvSCN-L1": {"orl": (89.50, None), "yaleb-2432": (98.48, None), "coil20": (97.86, None)},
+    "S2ConvSCN-L2": {"orl": (88.75, None), "yaleb-2432": (98.44, None), "coil20": (97.67, None)},
+    "DSCSC": {"orl": (90.75, 94.44), "yaleb-2432": (98.64, 98.15), "umist": (81.75, 85.42),
+              "mnist1000": (85.12, 82.12), "coil20": (97.88, 97.42)},
+}
+PAPER_TABLE_DATASETS = {"Table 2": ("orl", "yaleb-2432", "umist"), "Table 3": ("mnist1000", "coil20")}
+# The shallow rows: solver plugin and its parameters (defaults: the methods' reference codes, see
+# `dscsc plugins show`). A solver is deterministic, so each runs once (seed 0 for the clusterers).
+SHALLOW_METHODS = (
+    ("LRSC", "lrsc", {}), ("SSC", "ssc", {}), ("EnSC", "ensc", {}),
+    ("EDSC", "lsr", {"diagonal": "free"}), ("LSR", "lsr", {}), ("LRR", "lrr", {}),
+    ("SSC-OMP", "ssc-omp", {}), ("KSSC", "kssc", {}),
+)
+SHALLOW_SEEDS = range(1)
 # Table 4 of the paper (ORL, ACC / NMI %): its rows, as presets and the overrides that remove a module.
 TABLE4 = (
     ("DRH", "dscnet-orl", {}, (86.00, 90.34)),
@@ -64,6 +102,15 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
                    for row, preset, overrides, _ in TABLE4],
         "fig3": [preset_case(registry, "orl", {"params": {"miner": {"k": k}}}, f"orl k={k}", data_root)
                  for k in SWEEP_K],
+        # On each dataset's DSC-Net recipe (its data and clusterer settings); the solver replaces training.
+        "shallow": [preset_case(registry, DSCNET_OF[name], {"solver": solver, "params": {"solver": params}},
+                                f"{method} {name}", data_root)
+                    for name in datasets for method, solver, params in SHALLOW_METHODS],
+        "dscnet-l1": [preset_case(registry, DSCNET_OF[name], {"regularizer": "l1"}, f"DSCNet-L1 {name}", data_root)
+                      for name in datasets],
+        # SSC on the features of the recipe's own Stage I autoencoder (stored Stage I runs are reused).
+        "ae-ssc": [preset_case(registry, DSCNET_OF[name], {"solver": "ssc", "solver_input": "features"},
+                               f"AE+SSC {name}", data_root) for name in datasets],
     }
 
 
@@ -184,6 +231,48 @@ def sweep(records) -> tuple[list[str], list[tuple[int, object, object]]]:
     return lines, points
 
 
+def method_rows(records, dscnet_records, main_records, clusterer: str) -> dict[str, dict[str, object]]:
+    """Method -> dataset -> Summary, from the shallow and DSCNet-L1 runs (cases named "METHOD dataset"),
+    the dscnet recipe (DSCNet-L2) and the DSCSC presets."""
+    rows: dict[str, dict[str, object]] = {}
+    for summary in summarise(records, clusterer):
+        method, _, dataset = summary.case.rpartition(" ")
+        rows.setdefault(method, {})[dataset] = summary
+    preset_of = {preset: name for name, preset in DSCNET_OF.items()}
+    for summary in summarise(dscnet_records, clusterer):
+        rows.setdefault("DSCNet-L2", {})[preset_of[summary.case]] = summary
+    for summary in summarise(main_records, clusterer):
+        rows.setdefault("DSCSC", {})[summary.case] = summary
+    return rows
+
+
+def paper_layout_table(rows, datasets) -> list[str]:
+    """One of the paper's Tables 2/3: per dataset, our mean ± std beside the paper's number."""
+    head = "| method | " + " | ".join(f"{d} ACC % (paper) | {d} NMI % (paper) | {d} runs, s / run" for d in datasets)
+    lines = [head + " |", "|---" * (1 + 3 * len(datasets)) + "|"]
+    for method, paper in PAPER_TABLES.items():
+        cells = []
+        for dataset in datasets:
+            ours = rows.get(method, {}).get(dataset)
+            printed = paper.get(dataset, (None, None))
+            for index, metric in enumerate(("acc", "nmi")):
+                mine = cell(ours, metric) if ours else "not run"
+                theirs = f"{printed[index]:.2f}" if printed[index] is not None else "—"
+                cells.append(f"{mine} ({theirs})")
+            cells.append(f"{len(ours.seeds)}, {ours.seconds:.0f}" if ours else "-")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paper_tables(baseline_records, dscnet_records, main_records) -> list[str]:
+    lines = []
+    for clusterer in CLUSTERERS:
+        rows = method_rows(baseline_records, dscnet_records, main_records, clusterer)
+        for title, datasets in PAPER_TABLE_DATASETS.items():
+            lines += [f"### {title}, clusterer `{clusterer}`", "", *paper_layout_table(rows, datasets), ""]
+    return lines
+
+
 def plot_sweep(points, path: Path) -> bool:
     try:
         import matplotlib
@@ -216,6 +305,9 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
     dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
     t4_records = stored(registry, store, all_suites["table4"], seeds)
     sweep_lines, points = sweep(stored(registry, store, all_suites["fig3"], sweep_seeds))
+    baseline_records = (stored(registry, store, all_suites["shallow"], SHALLOW_SEEDS)
+                        + stored(registry, store, all_suites["dscnet-l1"], seeds)
+                        + stored(registry, store, all_suites["ae-ssc"], seeds))
     figure = output.parent / "figures" / "orl-k-sweep.png"  # beside the report it belongs to
     plotted = bool(points) and plot_sweep(points, figure)
     reference = reference_figures()
@@ -234,6 +326,13 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
         *main_table(registry, main_records, dscnet_records), "",
         "ACC gap = our mean ACC minus the paper's DSCSC ACC (percentage points). The last column is the "
         "`dscnet-*` recipe (DSCSC without SCH and augmentation) on the same seeds and clusterer.", "",
+        "## Tables 2 and 3 in the paper's layout: every method", "",
+        "Ours as mean ± std over seeds (runs column), the paper's number in brackets. Shallow solvers are "
+        "deterministic: one run each (seed 0 for the clusterer's k-means), std 0 by construction. DSCNet-L2 is "
+        "the `dscnet-*` recipe, DSCNet-L1 the same with `--regularizer l1`, AE+SSC is `ssc` on the features of "
+        "the recipe's Stage I autoencoder (`--solver ssc --solver-input features`), DSCSC the main presets. "
+        "\"not run\": no stored run yet (see the notes).", "",
+        *paper_tables(baseline_records, dscnet_records, main_records),
         "## Time per seed", "", *time_table(main_records), "",
         "## Table 4: module ablation on ORL", "", *table4(t4_records), "",
         "## Figure 3: ACC versus k on ORL", "", *sweep_lines, "",
@@ -247,7 +346,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="dscnet,main,table4,fig3")
+    parser.add_argument("--suite", default="shallow,dscnet-l1,ae-ssc,dscnet,main,table4,fig3")
     parser.add_argument("--datasets", default=",".join(MAIN_DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sweep-seeds", type=int, default=5)
@@ -267,8 +366,8 @@ def main() -> None:
 
     if not args.report_only:
         for suite in args.suite.split(","):
-            run_bench(registry, all_suites[suite], sweep_seeds if suite == "fig3" else seeds, CLUSTERERS,
-                      args.runs, on_record=progress)
+            suite_seeds = {"fig3": sweep_seeds, "shallow": SHALLOW_SEEDS}.get(suite, seeds)
+            run_bench(registry, all_suites[suite], suite_seeds, CLUSTERERS, args.runs, on_record=progress)
     command = (f"python benchmarks/reproduce.py --seeds {args.seeds} --sweep-seeds {args.sweep_seeds} "
                f"--datasets {args.datasets}")
     text = render(registry, all_suites, args.runs, seeds, sweep_seeds, command, machine_line(args.threads),

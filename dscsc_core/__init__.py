@@ -20,6 +20,7 @@ from .interfaces import (
     Encoder,
     NegativeMiner,
     SelfExpressionRegularizer,
+    SelfExpressionSolver,
     symmetric_affinity,
 )
 from .params import Component, Param, RunContext
@@ -29,6 +30,6 @@ __version__ = "0.1.0"
 __all__ = [
     "AugmentationPolicy", "AutoEncoderParts", "Clusterer", "Clustering", "Component", "ConfigError",
     "DataError", "Dataset", "DatasetSource", "DeviceError", "DscscError", "Encoder", "NegativeMiner",
-    "Param", "ParameterError", "PluginError", "RunContext", "SelfExpressionRegularizer",
+    "Param", "ParameterError", "PluginError", "RunContext", "SelfExpressionRegularizer", "SelfExpressionSolver",
     "UnknownComponentError", "hookimpl", "hookspec", "symmetric_affinity", "__version__",
 ]

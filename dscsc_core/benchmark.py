@@ -144,6 +144,8 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
 
 
 def _step_seconds(result: RunResult, stage2_steps: int) -> dict[str, float]:
+    if result.summary["config"].get("solver"):
+        return {}  # a shallow solver takes no training steps
     steps = {"stage1": result.summary["pretrain_epochs_run"], "stage2": stage2_steps}
     seconds = {"stage1": result.timings.stage1_s, "stage2": result.timings.finetune_s}
     return {stage: seconds[stage] / steps[stage] for stage in steps if steps[stage]}

@@ -17,6 +17,7 @@ import torch
 
 from .errors import DscscError
 from .outputs import atomic_write
+from .settings import without_added_later_defaults
 
 FORMAT = 1
 
@@ -37,7 +38,8 @@ class TrainingInterrupted(DscscError):
 
 def fingerprint(settings: dict[str, Any]) -> str:
     """Identity of everything that shapes training (not the device, which may change on resume)."""
-    stable = {k: v for k, v in settings.items() if k not in ("device", "data_root", "eval_every", "checkpoint_every")}
+    stable = {k: v for k, v in without_added_later_defaults(settings).items()
+              if k not in ("device", "data_root", "eval_every", "checkpoint_every")}
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -1,4 +1,4 @@
-"""The five plugin kinds plus dataset sources: contracts the trainer relies on (listed in ``kinds``).
+"""The five plugin kinds plus dataset sources and shallow solvers: contracts the trainer relies on (listed in ``kinds``).
 
 Each base class keeps its public entry point (``__call__``, ``build``, ``fit_predict``, ``load``)
 for validation and leaves the decision to one abstract method a subclass implements.
@@ -120,6 +120,36 @@ class SelfExpressionRegularizer(Component):
     @abstractmethod
     def penalty(self, coef: torch.Tensor) -> torch.Tensor:
         """Return R(coef) as a 0-dim tensor."""
+
+
+# --------------------------------------------------------------------------- shallow solvers
+class SelfExpressionSolver(Component):
+    """Finds C from the data matrix directly (SSC, LRR, ...): the shallow baselines of Tables 2-3.
+
+    ``solver.solve(data)`` takes the N x D data matrix (one sample per row, float64), checks it,
+    calls ``coefficients`` and checks the N x N answer. The convention is the trainer's: column i
+    of C expresses sample i, x_i ≈ Σ_j C[j, i] x_j, so the same clusterers read it.
+    """
+
+    kind = "solver"
+
+    def solve(self, data: np.ndarray) -> np.ndarray:
+        data = np.asarray(data, dtype=np.float64)
+        if data.ndim != 2 or data.shape[0] < 2:
+            raise DataError(f"solver expects an N x D data matrix with N >= 2; got shape {data.shape}")
+        if not np.isfinite(data).all():
+            raise DataError("solver got a data matrix with NaN or Inf entries")
+        coef = np.asarray(self.coefficients(data))
+        n = data.shape[0]
+        if coef.shape != (n, n):
+            raise PluginError(f"solver '{self.name}' must return a {n} x {n} coefficient matrix; got {coef.shape}")
+        if not np.isfinite(coef).all():
+            raise PluginError(f"solver '{self.name}' returned NaN or Inf coefficients; try other parameters")
+        return coef
+
+    @abstractmethod
+    def coefficients(self, data: np.ndarray) -> np.ndarray:
+        """Return C (N x N) for ``data`` (N x D, one sample per row)."""
 
 
 # --------------------------------------------------------------------------- clusterers

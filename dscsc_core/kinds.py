@@ -20,6 +20,7 @@ from .interfaces import (
     Encoder,
     NegativeMiner,
     SelfExpressionRegularizer,
+    SelfExpressionSolver,
 )
 from .params import Component
 
@@ -29,6 +30,8 @@ class PluginKind:
     base: type[Component]
     option: str  # the run setting that selects this kind's plugin (also a prefix of its parameters)
     help: str  # what that setting selects
+    # An optional kind may be left unselected: no solver means C comes from the trained network.
+    optional: bool = False
 
     @property
     def name(self) -> str:
@@ -44,7 +47,8 @@ class PluginKind:
         return tuple(dict.fromkeys((self.name, self.option)))
 
 
-# In the order of a run: the data, the network, the second view, the negatives, the penalty, the labels.
+# In the order of a run: the data, the network, the second view, the negatives, the penalty, the labels;
+# then the optional shallow solver that replaces the network.
 PLUGIN_KINDS: tuple[PluginKind, ...] = (
     PluginKind(DatasetSource, "dataset", "dataset source"),
     PluginKind(Encoder, "encoder", "encoder + mirrored decoder"),
@@ -52,9 +56,14 @@ PLUGIN_KINDS: tuple[PluginKind, ...] = (
     PluginKind(NegativeMiner, "miner", "negative miner of the contrastive head"),
     PluginKind(SelfExpressionRegularizer, "regularizer", "penalty R(C) of the self-expression loss"),
     PluginKind(Clusterer, "clusterer", "turns C into labels"),
+    PluginKind(SelfExpressionSolver, "solver",
+               "shallow solver finding C from the pixels instead of training the network (Tables 2-3 baselines)",
+               optional=True),
 )
 
 KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in PLUGIN_KINDS)
+# Run settings of the kinds every run selects (result.json always names these components).
+REQUIRED_SELECTIONS: tuple[str, ...] = tuple(kind.option for kind in PLUGIN_KINDS if not kind.optional)
 # Run setting -> the kind of plugin it selects.
 SELECTIONS: dict[str, str] = {kind.option: kind.name for kind in PLUGIN_KINDS}
 _BY_WORD = {word: kind for kind in PLUGIN_KINDS for word in kind.words}

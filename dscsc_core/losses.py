@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# How L_DRH combines the original and the augmented view (see drh_loss).
+DRH_VIEW_COMBINES = ("mean", "sum")
+
 
 def _probability_ceiling(dtype: torch.dtype) -> float:
     """Just below 1 in ``dtype``: keeps log(1 - P) finite when a probability rounds to 1."""
@@ -49,15 +52,20 @@ def sch_loss(h: torch.Tensor, h_aug: torch.Tensor, negatives: torch.Tensor, temp
     return -(log_positive.sum() + negative_total)
 
 
-def drh_loss(views: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Reconstruction loss, eq. 9 times N: the mean over views of ½ Σ_i ‖x_i − y_i‖².
+def drh_loss(views: list[tuple[torch.Tensor, torch.Tensor]], combine: str = "mean") -> torch.Tensor:
+    """Reconstruction loss, eq. 9 times N: ½ Σ_i ‖x_i − y_i‖² of each view, combined over views.
 
     ``views`` holds (images, reconstructions) pairs: the original view, and the augmented view
-    when there is one. With one view this is DSC-Net's ½‖X − X̂‖²_F; with two it is
-    ¼ Σ_i (‖x_i − y_i‖² + ‖x̂_i − ŷ_i‖²), N × eq. 9. The paper's leading minus sign is read as a
-    typo: minimising it would reward bad reconstructions.
+    when there is one. With one view this is DSC-Net's ½‖X − X̂‖²_F whatever ``combine`` says.
+    With two, ``combine="mean"`` is eq. 9 as printed, ¼ Σ_i (‖x_i − y_i‖² + ‖x̂_i − ŷ_i‖²), which
+    halves the original view's weight against L_SEM; ``"sum"`` keeps each view at DSC-Net's
+    weight. The paper's leading minus sign is read as a typo: minimising it would reward bad
+    reconstructions.
     """
-    return sum(0.5 * (x - y).pow(2).sum() for x, y in views) / len(views)
+    if combine not in DRH_VIEW_COMBINES:
+        raise ValueError(f"combine must be one of {', '.join(DRH_VIEW_COMBINES)}; got {combine!r}")
+    total = sum(0.5 * (x - y).pow(2).sum() for x, y in views)
+    return total / len(views) if combine == "mean" else total
 
 
 def self_expression_residual(z: torch.Tensor, z_expressed: torch.Tensor) -> torch.Tensor:

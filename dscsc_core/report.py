@@ -17,6 +17,7 @@ import torch
 
 from . import figures
 from .config import SELECTIONS
+from .kinds import REQUIRED_SELECTIONS
 from .errors import ConfigError
 from .outputs import FIGURES_DIR, METRICS_CSV, REPORT, RESULT, RESULT_FORMAT, atomic_write_text
 
@@ -28,7 +29,7 @@ _NUMBER = (int, float)
 RESULT_KEYS: dict[str, type | tuple[type, ...]] = {
     "dscsc_version": str, "config": dict, "seed": int, "device": str,
     "data.n_samples": int, "data.n_clusters": int,
-    **{f"components.{option}.name": str for option in SELECTIONS},
+    **{f"components.{option}.name": str for option in REQUIRED_SELECTIONS},
     **{f"timings.{stage}_s": _NUMBER for stage in ("total", "pretrain", "finetune", "cluster")},
     "metrics": (dict, type(None)), "final_losses": dict,
 }
@@ -147,8 +148,9 @@ def render_figures(run: RunFiles, images: torch.Tensor | None = None) -> list[Pa
     """Write every figure that the run's files allow into ``run.folder / 'figures'``."""
     out = run.folder / FIGURES_DIR
     out.mkdir(exist_ok=True)
-    made = [figures.affinity_figure(run.affinity, run.labels, run.truth, out / "affinity.png"),
-            figures.loss_figure(run.metrics, out / "losses.png")]
+    made = [figures.affinity_figure(run.affinity, run.labels, run.truth, out / "affinity.png")]
+    if run.metrics:  # a shallow solver trains nothing, so its run has no loss curves
+        made.append(figures.loss_figure(run.metrics, out / "losses.png"))
     if images is not None:
         made.append(figures.gallery_figure(images, run.labels, out / "gallery.png"))
     if run.truth is not None:
@@ -158,6 +160,21 @@ def render_figures(run: RunFiles, images: torch.Tensor | None = None) -> list[Pa
     return made
 
 
+def _used_selections(parts: dict[str, Any]) -> list[str]:
+    """The components a run used: a shallow solver replaces the network and what trains it."""
+    if "solver" in parts:
+        return [option for option in ("dataset", "solver", "clusterer") if option in parts]
+    return [option for option in SELECTIONS if option in parts]
+
+
+def _time_line(timings: dict[str, float], solved: bool) -> str:
+    """Seconds per stage; a shallow solver's time stands where Stage II's would."""
+    stage1 = f"Stage I {timings['pretrain_s']:.1f} s, "
+    stages = (f"{stage1 if timings['pretrain_s'] else ''}solving {timings['finetune_s']:.1f} s" if solved else
+              f"{stage1}Stage II {timings['finetune_s']:.1f} s")
+    return f"- time: {timings['total_s']:.1f} s in all ({stages}, clustering {timings['cluster_s']:.1f} s)"
+
+
 def report_markdown(run: RunFiles, made: list[Path]) -> str:
     s = run.summary
     parts = s["components"]
@@ -165,9 +182,8 @@ def report_markdown(run: RunFiles, made: list[Path]) -> str:
     lines = [f"# dscsc run: {parts['dataset']['name']}", "",
              f"- seed {s['seed']}, device {s['device']}, dscsc {s['dscsc_version']}, "
              f"{s['data']['n_samples']} samples, {s['data']['n_clusters']} clusters",
-             "- plugins: " + ", ".join(_plugin_line(option, parts[option]) for option in SELECTIONS),
-             f"- time: {s['timings']['total_s']:.1f} s in all (Stage I {s['timings']['pretrain_s']:.1f} s, "
-             f"Stage II {s['timings']['finetune_s']:.1f} s, clustering {s['timings']['cluster_s']:.1f} s)", ""]
+             "- plugins: " + ", ".join(_plugin_line(option, parts[option]) for option in _used_selections(parts)),
+             _time_line(s["timings"], solved="solver" in parts), ""]
     if metrics:
         lines += ["| ACC | NMI | ARI |", "|---|---|---|",
                   f"| {metrics['acc']:.4f} | {metrics['nmi']:.4f} | {metrics['ari']:.4f} |", ""]

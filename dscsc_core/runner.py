@@ -8,6 +8,7 @@ fails fast and leaves nothing behind; ``outputs`` writes a finished run's files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -32,7 +33,7 @@ from .outputs import CHECKPOINT
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
 from .stage1_cache import StageOneCache, stage1_fingerprint
-from .trainer import EpochCallback, Trainer
+from .trainer import EpochCallback, Trainer, TrainingResult
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,6 +69,8 @@ def selected_infos(config: RunConfig, registry: Registry) -> dict[str, Component
     infos = {}
     for kind in PLUGIN_KINDS:
         name = getattr(config, kind.option)
+        if name is None and kind.optional:
+            continue
         if name is None:
             raise ConfigError(f"no {kind.name} is selected and no plugin names a default one; set {{option}}",
                               option=kind.option)
@@ -309,9 +312,16 @@ def execute(
     key = run_fingerprint(run)
     if resume is not None and resume.fingerprint != key:
         raise CheckpointError("the checkpoint was made by a different run configuration or dataset")
+    solver = parts.get("solver")
+    if solver is not None and config.solver_input == "pixels":
+        pixels = run.data.images.flatten(1).double().numpy() * config.input_scale
+        return _finish(run, _solve(solver, pixels, TrainingResult(np.zeros(0), np.zeros(0))), StageOneUse(),
+                       clusterers)
+    # With a solver on features, the network stops after Stage I (no Stage II steps).
+    training = config.training() if solver is None else dataclasses.replace(config.training(), epochs=0)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     trainer = Trainer(
-        config.training(), parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
+        training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
         device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
         checkpointer=(lambda state: _save_checkpoint(state, path)) if path is not None else None,
         should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
@@ -325,6 +335,24 @@ def execute(
     except TrainingInterrupted as stopped:
         raise TrainingInterrupted(f"{stopped} in {checkpoint_dir}" if path is not None else str(stopped),
                                   checkpoint_dir=checkpoint_dir if path is not None else None) from None
+    if solver is not None:
+        trained = _solve(solver, trained.embedding.astype(np.float64), trained)
+    return _finish(run, trained, StageOneUse(trained.stage1_reused, stage1_key,
+                                             stored.seconds if stored is not None else None), clusterers)
+
+
+def _solve(solver, data: np.ndarray, trained: TrainingResult) -> TrainingResult:
+    """A solver's C for ``data`` (one sample per row), in place of Stage II: its time stands as Stage II's."""
+    start = time.perf_counter()
+    coef = solver.solve(data)
+    return dataclasses.replace(trained, coef=coef, embedding=data, history=list(trained.history),
+                               timings={**trained.timings, "finetune_s": time.perf_counter() - start})
+
+
+def _finish(run: PreparedRun, trained: TrainingResult, stage1: StageOneUse,
+            clusterers: Mapping[str, Clusterer] | None) -> RunResult:
+    """Cluster and score a finished C (trained or solved) and describe the run."""
+    config, parts = run.config, run.components
     own, own_seconds = _timed_clustering(parts["clusterer"], trained.coef, run)
     clusterings = {config.clusterer: _scored(run, own.labels, own_seconds)}
     for name, clusterer in (clusterers or {}).items():
@@ -332,11 +360,10 @@ def execute(
             extra, seconds = _timed_clustering(clusterer, trained.coef, run)
             clusterings[name] = _scored(run, extra.labels, seconds)
     timings = RunTimings(run.load_seconds, trained.timings.get("pretrain_s", 0.0), trained.timings["finetune_s"],
-                         own_seconds, StageOneUse(trained.stage1_reused, stage1_key,
-                                                  stored.seconds if stored is not None else None))
+                         own_seconds, stage1)
     summary = {
         "dscsc_version": __version__,
-        "config": {**config.to_dict(), "alpha": trained.alpha, "gamma": trained.gamma},
+        "config": {**config.to_dict(), **({} if "solver" in parts else {"alpha": trained.alpha, "gamma": trained.gamma})},
         "components": {
             option: {
                 "kind": info.kind, "name": info.name, "params": parts[option].config,

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, field, make_dataclass
 from typing import Any
 
+from .losses import DRH_VIEW_COMBINES
 from .params import Param
 
 PRETRAIN_OBJECTIVES = ("drh+sch", "drh")
 COEF_INITS = ("normal", "constant")
 COEF_DIAGONALS = ("zero", "free")
+SOLVER_INPUTS = ("pixels", "features")
 
 # Settings the trainer reads (the method itself). Defaults per §4.1 of the paper unless noted.
 TRAINING_SETTINGS: tuple[Param, ...] = (
@@ -39,6 +41,9 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("coef_init_scale", float, 1e-4, "std (normal) or value (constant) of the initial coefficients", min=0),
     Param("coef_diagonal", str, "zero", "diag(C): zero at every step (eq. 1) or free (DSC-Net's code)",
           choices=COEF_DIAGONALS),
+    Param("drh_views", str, "mean",
+          "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
+          choices=DRH_VIEW_COMBINES),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=1e-6),
     Param("pretrain_input_scale", float, None,
           "pixel scale of Stage I (default: input_scale); a ReLU autoencoder then moves to input_scale exactly",
@@ -49,8 +54,23 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("checkpoint_every", int, 0, "save a checkpoint every E epochs (0: only when asked to stop)", min=0),
 )
 
+# Settings added after stored results were made, with the value under which a run trains as it did
+# before the setting existed: at that value a setting is left out of fingerprints, so earlier
+# bench records, checkpoints and Stage I caches still match the runs they describe.
+ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_input": "pixels"}
+
+
+def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` less the later-added settings that sit at their earlier behaviour."""
+    return {key: value for key, value in settings.items()
+            if key not in ADDED_LATER or ADDED_LATER[key] != value}
+
+
 # Settings of a run around the trainer.
 RUN_ONLY_SETTINGS: tuple[Param, ...] = (
+    Param("solver_input", str, "pixels",
+          "what a selected solver expresses: pixels, or features (Stage I's autoencoder features, as AE+SSC)",
+          choices=SOLVER_INPUTS),
     Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2),
     Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
     Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),

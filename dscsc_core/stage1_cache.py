@@ -18,13 +18,14 @@ import torch
 
 from . import __version__
 from .checkpoint import StageOne
+from .settings import without_added_later_defaults
 
 # Bump when Stage I's computation changes, so stored Stage I runs of older code are not reused.
 STAGE1_FORMAT = 1
 
 _ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective",
            "head_dim", "head_hidden", "seed")
-_WITH_SCH = ("beta", "temperature")
+_WITH_SCH = ("beta", "temperature", "drh_views")
 
 
 def _images_digest(images: torch.Tensor) -> str:
@@ -41,7 +42,7 @@ def stage1_fingerprint(run) -> str:
                images=_images_digest(run.data.images), shape=list(run.data.images.shape),
                encoder=[config.encoder, parts["encoder"].config])
     if config.pretrain_objective == "drh+sch":
-        key.update({name: getattr(config, name) for name in _WITH_SCH})
+        key.update(without_added_later_defaults({name: getattr(config, name) for name in _WITH_SCH}))
         key.update(augment=[config.augment, parts["augment"].config], miner=[config.miner, parts["miner"].config])
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
 

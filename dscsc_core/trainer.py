@@ -271,7 +271,7 @@ class Trainer:
             y_both = network.decoder(torch.cat([decoded, views.z_aug]))
             n = views.x.shape[0]
             pairs = [(views.x, y_both[:n]), (views.x_aug, y_both[n:])]
-        terms = {"drh": drh_loss(pairs)}
+        terms = {"drh": drh_loss(pairs, self.config.drh_views)}
         if with_sch and self.config.beta > 0:
             h = network.head(views.z)
             h_aug = h if views.z_aug is None else network.head(views.z_aug)

@@ -96,6 +96,20 @@ PLUGIN_FLOATS = [
     ("clusterer", "dsc-post", "ratio", "nan"),
     ("clusterer", "dsc-post", "power", "inf"),
     ("dataset", "synthetic", "noise", "nan"),
+    ("solver", "ssc", "fit_alpha", "nan"),
+    ("solver", "ssc", "tol", "inf"),
+    ("solver", "ensc", "tradeoff", "nan"),
+    ("solver", "ensc", "fit_gamma", "inf"),
+    ("solver", "ensc", "tol", "-inf"),
+    ("solver", "kssc", "kernel_gamma", "nan"),
+    ("solver", "kssc", "fit_alpha", "inf"),
+    ("solver", "kssc", "tol", "nan"),
+    ("solver", "ssc-omp", "residual_tol", "inf"),
+    ("solver", "lsr", "lam", "nan"),
+    ("solver", "lrsc", "tau", "inf"),
+    ("solver", "lrr", "lam", "nan"),
+    ("solver", "lrr", "energy", "inf"),
+    ("solver", "lrr", "tol", "nan"),
 ]
 # Every whole-number setting beyond what torch and NumPy hold (the seed: beyond what they accept as a seed).
 CORE_INTS = [p for p in RUN_PARAMS if p.type is int and p.name != "seed"]
@@ -114,6 +128,12 @@ PLUGIN_INTS = [
     ("encoder", "conv3", "kernels", BEYOND_INT64),
     ("dataset", "folder", "size", f"32,{BEYOND_INT64}"),
     ("dataset", "mat", "shape", f"{BEYOND_INT64},2"),
+    ("solver", "ssc", "iterations", BEYOND_INT64),
+    ("solver", "ensc", "iterations", BEYOND_INT64),
+    ("solver", "kssc", "iterations", BEYOND_INT64),
+    ("solver", "kssc", "degree", BEYOND_INT64),
+    ("solver", "ssc-omp", "sparsity", BEYOND_INT64),
+    ("solver", "lrr", "iterations", BEYOND_INT64),
 ]
 
 

@@ -193,6 +193,17 @@ def test_drh_loss_two_views_is_n_times_eq9_by_hand():
     assert drh_loss([(x, y), (x_aug, y_aug)]).item() == pytest.approx(expected, rel=1e-12)
 
 
+def test_drh_loss_sum_keeps_each_view_at_dscnets_weight():
+    x, y = t([[[[1.0, 2.0]]], [[[0.0, -1.0]]]]), t([[[[0.0, 2.0]]], [[[1.0, 1.0]]]])
+    x_aug, y_aug = t([[[[1.0, 1.0]]], [[[2.0, 2.0]]]]), t([[[[1.0, 0.0]]], [[[2.0, 2.0]]]])
+    # ½ (1 + 1 + 4) for the original view plus ½ · 1 for the augmented one; the mean halves it.
+    assert drh_loss([(x, y), (x_aug, y_aug)], "sum").item() == pytest.approx(3.5, rel=1e-12)
+    assert drh_loss([(x, y), (x_aug, y_aug)], "mean").item() == pytest.approx(1.75, rel=1e-12)
+    assert drh_loss([(x, y)], "sum").item() == drh_loss([(x, y)], "mean").item() == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="mean, sum"):
+        drh_loss([(x, y)], "max")
+
+
 def test_drh_loss_one_view_is_dscnets_half_squared_error():
     x = t([[[[1.0, 2.0]]], [[[0.0, -1.0]]]])
     y = t([[[[0.0, 2.0]]], [[[1.0, 1.0]]]])

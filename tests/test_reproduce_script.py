@@ -43,6 +43,12 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
     suites = load_reproduce().suites(registry, ["orl", "coil20"], None)
     assert [case.name for case in suites["dscnet"]] == ["dscnet-orl", "dscnet-coil20"]
     assert [case.name for case in suites["table4"]] == ["DRH", "DRH+SCH", "Augmentation+DRH+SCH"]
+    # Every shallow method on every dataset, a solver on the dataset's DSC-Net recipe.
+    shallow = suites["shallow"]
+    assert len(shallow) == 2 * len(load_reproduce().SHALLOW_METHODS)
+    assert {layer.get("solver") for case in shallow for layer in case.layers} >= {"ssc", "lrr", "kssc"}
+    assert by_name(suites["dscnet-l1"], "DSCNet-L1 orl").fingerprint(registry) != \
+        by_name(suites["dscnet"], "dscnet-orl").fingerprint(registry)
     # Table 4's full row is the ORL preset itself, so its runs are shared with the main table.
     assert by_name(suites["table4"], "Augmentation+DRH+SCH").fingerprint(registry) == \
         by_name(suites["main"], "orl").fingerprint(registry)
@@ -59,6 +65,8 @@ def test_report_from_stored_runs(tmp_path):
         fake_record(tmp_path, by_name(suites["main"], "orl"), seed, acc, {"stage1": 0.05, "stage2": 0.2})
         fake_record(tmp_path, by_name(suites["dscnet"], "dscnet-orl"), seed, 0.75, {"stage1": 0.04, "stage2": 0.03})
         fake_record(tmp_path, by_name(suites["fig3"], "orl k=0"), seed, 0.6)
+        fake_record(tmp_path, by_name(suites["dscnet-l1"], "DSCNet-L1 orl"), seed, 0.7)
+    fake_record(tmp_path, by_name(suites["shallow"], "SSC orl"), 0, 0.65)
     output = tmp_path / "results.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets", "orl",
                     "--seeds", "2", "--runs", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
@@ -74,6 +82,13 @@ def test_report_from_stored_runs(tmp_path):
     assert "| DRH | `dscnet-orl` | 2 | 75.00 ± 0.00 |" in text
     assert "| Augmentation+DRH+SCH | `orl` | 2 | 85.00 ± 7.07 |" in text
     assert "| 0 | 2 | 60.00 ± 0.00 |" in text and "| 10 | 2 | 85.00 ± 7.07 |" in text  # k = 10 is the preset
+    # Tables 2 and 3 in the paper's layout: every method's row, ours beside the paper's number.
+    assert "### Table 2, clusterer `dsc-post`" in text and "### Table 3, clusterer `spectral`" in text
+    assert "| SSC | 65.00 ± 0.00 (67.00) | 65.00 ± 0.00 (82.06) | 1, 61 |" in text
+    assert "| DSCNet-L1 | 70.00 ± 0.00 (85.50) |" in text
+    assert "| DSCNet-L2 | 75.00 ± 0.00 (86.00) |" in text and "| DSCSC | 85.00 ± 7.07 (90.75) |" in text
+    assert "| KSSC | not run (71.43) | not run (80.70) | - |" in text
+    assert "not run (—)" in text  # S2ConvSCN has no NMI in the paper
     assert "Machine:" in text and "Command:" in text
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text

@@ -37,6 +37,21 @@ def test_gamma_defaults_to_the_number_of_samples_and_is_reported(registry):
     assert _run(registry, beta=0.0, gamma=2.0).summary["config"]["gamma"] == 2.0
 
 
+def test_drh_views_setting_reaches_the_trainer_and_old_fingerprints_stay(registry):
+    from dscsc_core.benchmark import settings_fingerprint
+    from dscsc_core.checkpoint import fingerprint
+
+    summed = _losses(_run(registry, beta=0.0, drh_views="sum"), "finetune", 1)
+    averaged = _losses(_run(registry, beta=0.0), "finetune", 1)
+    # Same seed, same first step: two views summed weigh twice their mean.
+    assert summed["drh"] == pytest.approx(2 * averaged["drh"], rel=1e-5)
+    # A setting added later, at its earlier behaviour, leaves the fingerprint of older records as it was.
+    config = resolve_config(registry, TINY)
+    earlier = {k: v for k, v in config.to_dict().items() if k not in ("drh_views", "solver", "seed")}
+    assert settings_fingerprint(config) == fingerprint(earlier)
+    assert settings_fingerprint(resolve_config(registry, TINY, {"drh_views": "sum"})) != fingerprint(earlier)
+
+
 def test_without_augmentation_and_beta_there_is_one_view_and_no_sch(registry, monkeypatch):
     from dscsc_plugins.augmentations import NoAugmentation
 

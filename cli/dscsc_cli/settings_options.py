@@ -16,17 +16,21 @@ from typing import Any
 import typer
 
 from dscsc_core.config import RUN_PARAMS, SELECTION_SETTINGS
+from dscsc_core.kinds import PLUGIN_KINDS
 from dscsc_core.params import Param
 
 from .errors import flag
 from .extra_args import parse_extra_args
 
 _SELECTIONS = {p.name for p in SELECTION_SETTINGS}
+_OPTIONAL_SELECTIONS = {kind.option for kind in PLUGIN_KINDS if kind.optional}
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT"}
 
 
 def option_help(param: Param) -> str:
     """The setting's own help and its default, e.g. ``Adam learning rate (default: 0.001).``"""
+    if param.name in _OPTIONAL_SELECTIONS:
+        return f"{param.help} (default: none)."
     if param.name in _SELECTIONS:
         return f"{param.help} (default: the one marked * in dscsc plugins list)."
     if param.default is None:  # the help says what happens when it is unset

@@ -19,6 +19,15 @@ from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
 from .miners import AllOthersMiner, KnnMiner
 from .regularizers import FrobeniusRegularizer, L1Regularizer
+from .solvers import (
+    ElasticNetSubspaceClustering,
+    KernelSparseSubspaceClustering,
+    LeastSquaresRegression,
+    LowRankRepresentation,
+    LowRankSubspaceClustering,
+    OrthogonalMatchingPursuit,
+    SparseSubspaceClustering,
+)
 from .user_data import ArrayFileSource, ImageFolderSource, MatFileSource
 
 
@@ -50,6 +59,14 @@ def dscsc_register_regularizers(register):
 def dscsc_register_clusterers(register):
     register(SpectralClusterer)
     register(DscPostClusterer)
+
+
+@hookimpl
+def dscsc_register_solvers(register):
+    for solver in (SparseSubspaceClustering, ElasticNetSubspaceClustering, OrthogonalMatchingPursuit,
+                   LeastSquaresRegression, LowRankRepresentation, LowRankSubspaceClustering,
+                   KernelSparseSubspaceClustering):
+        register(solver)
 
 
 @hookimpl

@@ -5,11 +5,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.sparse.linalg import svds
+from scipy.sparse.linalg import ArpackError, svds
 from sklearn.cluster import SpectralClustering
 from sklearn.preprocessing import normalize
 
-from dscsc_core import Clusterer, Clustering, Param, symmetric_affinity
+from dscsc_core import Clusterer, Clustering, DataError, Param, symmetric_affinity
 
 _ASSIGN = Param("assign_labels", str, "discretize", "how spectral embedding becomes labels",
                 choices=("kmeans", "discretize", "cluster_qr"))
@@ -49,6 +49,17 @@ def keep_dominant_coefficients(coef: np.ndarray, ratio: float) -> np.ndarray:
     return np.where(keep, coef, 0.0)
 
 
+def _leading_singular_pairs(symmetric: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``rank`` leading singular vectors and values, by ARPACK from DSC-Net's all-ones start;
+    when that start lies in the null space (ARPACK refuses it), by a dense decomposition."""
+    try:
+        u, s, _ = svds(symmetric, k=rank, v0=np.ones(symmetric.shape[0]))
+        return u, s
+    except ArpackError:
+        u, s, _ = np.linalg.svd(symmetric)
+        return u[:, :rank], s[:rank]
+
+
 def dsc_post_affinity(coef: np.ndarray, n_clusters: int, ratio: float, dim: int, power: float,
                       threshold_along: str = "rows") -> np.ndarray:
     """DSC-Net's post-processing of C into an affinity (method-facts §2, steps 1-4).
@@ -64,7 +75,9 @@ def dsc_post_affinity(coef: np.ndarray, n_clusters: int, ratio: float, dim: int,
         kept = keep_dominant_coefficients(coef, ratio)
     symmetric = 0.5 * (kept + kept.T)
     rank = int(min(dim * n_clusters + 1, symmetric.shape[0] - 1))
-    u, s, _ = svds(symmetric, k=rank, v0=np.ones(symmetric.shape[0]))
+    if not symmetric.any():
+        raise DataError("dsc-post got a coefficient matrix with no non-zero entry: nothing ties any two samples")
+    u, s = _leading_singular_pairs(symmetric, rank)
     order = np.argsort(-s)
     embedding = normalize(u[:, order] * np.sqrt(s[order]), norm="l2", axis=1)
     affinity = np.clip(embedding @ embedding.T, 0.0, None) ** power
