@@ -88,3 +88,15 @@ def default_gamma(n_samples: int) -> float:
     self-expression term, the balance of eqs. 8-9 (means) and eq. 3 (a sum) as the paper prints
     them. The ``dscnet-*`` presets set γ = 1, DSC-Net's balance (docs/method.md)."""
     return float(n_samples)
+
+
+def label_disagreement(coef: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """S2ConvSCN's ‖C‖_Q: Σ |C_ij| over the pairs whose pseudo-labels differ (Q_ij = ½‖q_i − q_j‖²
+    for one-hot q), so coefficients across the current clusters are penalised."""
+    apart = labels[:, None] != labels[None, :]
+    return (coef.abs() * apart).sum()
+
+
+def pseudo_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the classifier on the pseudo-labels, summed over samples like every term."""
+    return F.cross_entropy(logits, labels, reduction="sum")

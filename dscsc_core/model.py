@@ -53,7 +53,13 @@ class DSCSCNetwork(nn.Module):
         self.decoder = parts.decoder
         self.homogeneous = parts.homogeneous
         self.head = projection_head(parts.latent_dim, head_hidden, head_dim)
+        self.latent_dim = parts.latent_dim
         self.self_expression: SelfExpression | None = None
+        self.classifier: nn.Linear | None = None  # S2ConvSCN's pseudo-label classifier, when used
+
+    def attach_classifier(self, n_clusters: int) -> None:
+        device = next(self.encoder.parameters()).device
+        self.classifier = nn.Linear(self.latent_dim, n_clusters).to(device)
 
     @torch.no_grad()
     def change_pixel_scale(self, factor: float) -> None:

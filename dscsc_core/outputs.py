@@ -37,6 +37,8 @@ FIGURES_DIR = "figures"
 ARRAYS = ("labels", "coef", "affinity", "embedding", "truth")
 LOCK = ".dscsc.lock"
 METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
+# Loss terms of S2ConvSCN's self-supervision: columns only in runs that have them.
+SELF_SUPERVISION_TERMS = ("agreement", "pseudo")
 
 _TEMPORARY_PATTERN = ".*.tmp"
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -114,10 +116,13 @@ def check_output_file(path: Path | str) -> Path:
 
 def metrics_csv(history) -> str:
     """One row per epoch: every loss term, and the scores where the epoch was evaluated."""
-    lines = [",".join(METRIC_COLUMNS)]
+    extra = [term for term in SELF_SUPERVISION_TERMS if any(term in report.losses for report in history)]
+    at = METRIC_COLUMNS.index("total")
+    columns = (*METRIC_COLUMNS[:at], *extra, *METRIC_COLUMNS[at:])
+    lines = [",".join(columns)]
     for report in history:
         values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {})}
-        lines.append(",".join("" if values.get(c) is None else str(values[c]) for c in METRIC_COLUMNS))
+        lines.append(",".join("" if values.get(c) is None else str(values[c]) for c in columns))
     return "\n".join(lines) + "\n"
 
 

@@ -325,6 +325,7 @@ def execute(
         device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
         checkpointer=(lambda state: _save_checkpoint(state, path)) if path is not None else None,
         should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
+        pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
     )
     cache = StageOneCache(stage1_cache) if stage1_cache is not None else None
     stage1_key = stage1_fingerprint(run) if cache is not None else None

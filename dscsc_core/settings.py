@@ -44,6 +44,12 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("drh_views", str, "mean",
           "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
           choices=DRH_VIEW_COMBINES),
+    Param("pseudo_label_every", int, 0,
+          "S2ConvSCN self-supervision: re-cluster C into pseudo-labels every E Stage II epochs (0: off)", min=0),
+    Param("label_agreement_weight", float, 0.0,
+          "S2ConvSCN lambda3: weight of sum |C_ij| over pairs the pseudo-labels put apart", min=0),
+    Param("pseudo_label_weight", float, 0.0,
+          "S2ConvSCN lambda4: weight of a linear classifier's cross-entropy (summed) on the pseudo-labels", min=0),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=1e-6),
     Param("pretrain_input_scale", float, None,
           "pixel scale of Stage I (default: input_scale); a ReLU autoencoder then moves to input_scale exactly",
@@ -57,7 +63,8 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
 # Settings added after stored results were made, with the value under which a run trains as it did
 # before the setting existed: at that value a setting is left out of fingerprints, so earlier
 # bench records, checkpoints and Stage I caches still match the runs they describe.
-ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_input": "pixels"}
+ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_input": "pixels", "pseudo_label_every": 0,
+                               "label_agreement_weight": 0.0, "pseudo_label_weight": 0.0}
 
 
 def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:

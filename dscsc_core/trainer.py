@@ -12,7 +12,15 @@ import torch
 from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
 from .errors import ConfigError, DataError
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
-from .losses import default_alpha, default_gamma, drh_loss, sch_loss, sem_loss
+from .losses import (
+    default_alpha,
+    default_gamma,
+    drh_loss,
+    label_disagreement,
+    pseudo_label_loss,
+    sch_loss,
+    sem_loss,
+)
 from .model import DSCSCNetwork
 from .settings import TrainingConfig
 
@@ -49,6 +57,8 @@ _TERM_SETTINGS = {
     "drh": "input_scale, lr",
     "sch": "beta, temperature, input_scale, lr",
     "sem": "alpha, gamma, the regulariser's weight, input_scale, lr",
+    "agreement": "label_agreement_weight, lr",
+    "pseudo": "pseudo_label_weight, lr",
     "total": "lr",
 }
 
@@ -103,6 +113,7 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         fingerprint: str = "",
         settings: dict | None = None,
+        pseudo_labeler: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.config = config
         self.encoder_plugin = encoder
@@ -116,6 +127,8 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.fingerprint = fingerprint
         self.settings = settings or {}
+        # C -> labels (the run's clusterer): S2ConvSCN's self-supervision, when pseudo_label_every > 0.
+        self.pseudo_labeler = pseudo_labeler
 
     @property
     def _stage1_scale(self) -> float:
@@ -169,6 +182,8 @@ class Trainer:
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         network.attach_self_expression(x.shape[0], cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
+        if self._self_supervised and cfg.pseudo_label_weight > 0:
+            network.attach_classifier(n_clusters)
         self._finetune(network, x, result, resume)
         result.timings["finetune_s"] = result.timings.get("finetune_s", 0.0) + time.perf_counter() - start
 
@@ -239,16 +254,40 @@ class Trainer:
         assert sem is not None
         optimizer = _adam(network, cfg.lr)
         first = self._restore(network, optimizer, resume)
+        labels = None
         for epoch in range(first, cfg.epochs + 1):
             views = self._encode(network, x, augment=True)
             coef = sem.coefficients()
             z_expressed = coef.T @ views.z
             terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
+            if self._self_supervised:
+                labels = self._pseudo_labels(coef, epoch, first, labels)
+                terms.update(self._self_supervision(network, views.z, coef, labels))
             total = self._total(terms, cfg.input_scale, result.gamma)
             self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
+
+    # ------------------------------------------------------------------ S2ConvSCN's self-supervision
+    @property
+    def _self_supervised(self) -> bool:
+        return self.config.pseudo_label_every > 0 and self.pseudo_labeler is not None
+
+    def _pseudo_labels(self, coef: torch.Tensor, epoch: int, first: int, labels: torch.Tensor | None) -> torch.Tensor:
+        """Labels from clustering the current C, renewed every ``pseudo_label_every`` epochs (and on
+        the first epoch this process runs, e.g. after a resume)."""
+        if labels is not None and (epoch - 1) % self.config.pseudo_label_every:
+            return labels
+        found = self.pseudo_labeler(coef.detach().cpu().numpy().astype(np.float64))
+        return torch.as_tensor(np.asarray(found), dtype=torch.long, device=coef.device)
+
+    def _self_supervision(self, network: DSCSCNetwork, z: torch.Tensor, coef: torch.Tensor,
+                          labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = {"agreement": label_disagreement(coef, labels)}
+        if network.classifier is not None:
+            terms["pseudo"] = pseudo_label_loss(network.classifier(z), labels)
+        return terms
 
     # ------------------------------------------------------------------ shared steps
     def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
@@ -286,6 +325,10 @@ class Trainer:
             total = total + self.config.beta * pixel_scale ** 2 * terms["sch"]
         if "sem" in terms:
             total = total + gamma * terms["sem"]
+        if "agreement" in terms:
+            total = total + self.config.label_agreement_weight * terms["agreement"]
+        if "pseudo" in terms:
+            total = total + self.config.pseudo_label_weight * terms["pseudo"]
         return total
 
     def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:

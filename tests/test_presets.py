@@ -126,3 +126,29 @@ def test_preset_smoke_run_with_tiny_epochs(registry, name):
     assert result.labels.shape == (n,) and result.coef.shape == (n, n)
     assert len(set(result.labels.tolist())) > 1
     assert set(result.history[-1].losses) == {"drh", "sch", "sem", "total"}  # every term of eq. 11 trained
+
+
+S2CONVSCN = {"s2convscn-orl": "dscnet-orl", "s2convscn-coil20": "dscnet-coil20", "s2convscn-yaleb": "dscnet-yaleb"}
+SELF_SUPERVISION = ("pseudo_label_every", "label_agreement_weight", "pseudo_label_weight")
+
+
+@pytest.mark.parametrize("name", list(S2CONVSCN))
+def test_s2convscn_preset_is_its_dscnet_recipe_plus_self_supervision(registry, name):
+    preset = registry.preset(name).read()
+    config = resolve_config(registry, preset).to_dict()
+    recipe = resolve_config(registry, registry.preset(S2CONVSCN[name]).read()).to_dict()
+    assert {k: v for k, v in config.items() if k not in SELF_SUPERVISION} == \
+        {k: v for k, v in recipe.items() if k not in SELF_SUPERVISION}
+    assert config["pseudo_label_every"] > 0 and config["label_agreement_weight"] > 0
+    assert config["regularizer"] == "l2"
+    provenance = preset["preset"]["provenance"]
+    assert all(provenance.get(key) for key in SELF_SUPERVISION)
+
+
+def test_s2convscn_preset_smoke_run_with_tiny_epochs(registry):
+    if not (DataRoot.resolve().path / "orl" / "ORL_32x32.mat").is_file():
+        pytest.skip("orl/ORL_32x32.mat not under the data root")
+    layers = [registry.preset("s2convscn-orl").read(), {"pretrain_epochs": 1, "epochs": 6}]
+    result = execute(prepare(resolve_config(registry, *layers), registry))
+    last = result.history[-1].losses
+    assert last["agreement"] > 0 and last["pseudo"] > 0 and len(result.labels) == 400

@@ -257,3 +257,18 @@ def test_dsc_post_thresholds_rows_as_dscnet_or_columns_as_ssc():
     assert DscPostClusterer().threshold_along == "rows"
     with pytest.raises(ParameterError, match="threshold_along"):
         DscPostClusterer(threshold_along="diagonal")
+
+
+def test_spectral_labels_survive_a_nearly_isolated_sample():
+    """A sample tied to the rest by 1e-137 sends ARPACK's shift-invert into hours; the dense path
+    answers at once and still finds the blocks."""
+    from dscsc_plugins.clusterers import spectral_labels
+
+    blocks = np.kron(np.eye(3), np.ones((10, 10)))
+    affinity = np.pad(blocks, ((0, 1), (0, 1)), constant_values=1e-137)
+    affinity[-1, -1] = 0.0
+    labels = spectral_labels(affinity, 3, seed=0, assign_labels="discretize")
+    assert labels.shape == (31,)
+    assert clustering_accuracy(np.repeat(np.arange(3), 10), labels[:30]) == 1.0
+    for assign in ("kmeans", "cluster_qr"):
+        assert clustering_accuracy(np.repeat(np.arange(3), 10), spectral_labels(affinity, 3, 0, assign)[:30]) == 1.0

@@ -132,3 +132,33 @@ def test_an_encoder_that_cannot_change_scale_is_refused_before_training(registry
     with pytest.raises(ConfigError, match="cannot move from pretrain_input_scale"):
         _run(local, encoder="normalised", input_scale=2.0, pretrain_input_scale=1.0)
     assert _run(local, encoder="normalised", input_scale=2.0).coef.shape == (30, 30)
+
+
+def test_s2convscn_self_supervision_adds_its_two_terms(registry):
+    from dscsc_core.losses import label_disagreement
+
+    result = _run(registry, beta=0.0, epochs=4, pseudo_label_every=2, label_agreement_weight=2.0,
+                  pseudo_label_weight=0.5, clusterer="spectral")
+    first = _losses(result, "finetune", 1)
+    expected = first["drh"] + 30 * first["sem"] + 2.0 * first["agreement"] + 0.5 * first["pseudo"]
+    assert first["total"] == pytest.approx(expected, rel=1e-5)
+    assert first["agreement"] > 0 and first["pseudo"] > 0
+    # Off by default: no such terms, and only pairs the labels put apart count.
+    assert "agreement" not in _losses(_run(registry, beta=0.0), "finetune", 1)
+    coef = torch.tensor([[0.0, 1.0, -2.0], [3.0, 0.0, 4.0], [-5.0, 6.0, 0.0]])
+    assert label_disagreement(coef, torch.tensor([0, 0, 1])).item() == 2 + 4 + 5 + 6
+
+
+def test_s2convscn_relabels_every_e_epochs_with_the_runs_clusterer(registry, monkeypatch):
+    from dscsc_plugins.clusterers import SpectralClusterer
+
+    calls = []
+    original = SpectralClusterer.cluster
+
+    def counting(self, coef, n_clusters, seed):
+        calls.append(coef.shape)
+        return original(self, coef, n_clusters, seed)
+
+    monkeypatch.setattr(SpectralClusterer, "cluster", counting)
+    _run(registry, beta=0.0, epochs=5, pseudo_label_every=2, label_agreement_weight=1.0, clusterer="spectral")
+    assert len(calls) == 3 + 1  # epochs 1, 3, 5 during training, then the final clustering

@@ -6,7 +6,9 @@ import warnings
 
 import numpy as np
 from scipy.sparse.linalg import ArpackError, svds
-from sklearn.cluster import SpectralClustering
+from scipy.sparse.csgraph import laplacian
+from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.cluster._spectral import cluster_qr, discretize
 from sklearn.preprocessing import normalize
 
 from dscsc_core import Clusterer, Clustering, DataError, Param, symmetric_affinity
@@ -15,7 +17,17 @@ _ASSIGN = Param("assign_labels", str, "discretize", "how spectral embedding beco
                 choices=("kmeans", "discretize", "cluster_qr"))
 
 
+# A graph whose weakest node is this much lighter than its typical node sends ARPACK's shift-invert
+# iterations (scikit-learn's spectral embedding) into hours: such graphs get a dense decomposition.
+_ILL_CONDITIONED = 1e-10
+
+
 def spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_labels: str) -> np.ndarray:
+    degrees = affinity.sum(axis=1)
+    floor = _ILL_CONDITIONED * np.median(degrees)
+    if degrees.min() < floor:
+        # A uniform link of that weight between all samples ties (nearly) isolated samples to the rest.
+        return _dense_spectral_labels(affinity + floor / len(affinity), n_clusters, seed, assign_labels)
     model = SpectralClustering(
         n_clusters=n_clusters, affinity="precomputed", assign_labels=assign_labels, random_state=seed
     )
@@ -23,6 +35,23 @@ def spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_lab
         # A graph that is not fully connected is a property of the data, reported by the metrics.
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
         return model.fit_predict(affinity)
+
+
+def _dense_spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_labels: str) -> np.ndarray:
+    """scikit-learn's normalised spectral embedding, computed by a dense eigendecomposition, then the
+    same label assignment (k-means, discretisation or QR)."""
+    lap, degree_roots = laplacian(affinity, normed=True, return_diag=True)
+    np.fill_diagonal(lap, 1.0)
+    _, vectors = np.linalg.eigh(lap)
+    embedding = vectors[:, :n_clusters] / np.where(degree_roots > 0, degree_roots, 1.0)[:, None]
+    # The sign of each eigenvector is arbitrary: make its largest entry positive, as scikit-learn does.
+    peaks = embedding[np.abs(embedding).argmax(axis=0), np.arange(n_clusters)]
+    embedding = embedding * np.where(peaks < 0, -1.0, 1.0)
+    if assign_labels == "kmeans":
+        return KMeans(n_clusters, random_state=seed, n_init=10).fit_predict(embedding)
+    if assign_labels == "cluster_qr":
+        return cluster_qr(embedding)
+    return discretize(embedding, random_state=seed)
 
 
 class SpectralClusterer(Clusterer):
