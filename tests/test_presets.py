@@ -152,3 +152,13 @@ def test_s2convscn_preset_smoke_run_with_tiny_epochs(registry):
     result = execute(prepare(resolve_config(registry, *layers), registry))
     last = result.history[-1].losses
     assert last["agreement"] > 0 and last["pseudo"] > 0 and len(result.labels) == 400
+
+
+def test_dscnet_l1_smoke_run_with_tiny_epochs(registry):
+    """Table 2's DSCNet-L1 row: the recipe with the l1 regulariser swapped in."""
+    if not (DataRoot.resolve().path / "orl" / "ORL_32x32.mat").is_file():
+        pytest.skip("orl/ORL_32x32.mat not under the data root")
+    layers = [registry.preset("dscnet-orl").read(), {"regularizer": "l1", "pretrain_epochs": 1, "epochs": 2}]
+    result = execute(prepare(resolve_config(registry, *layers), registry))
+    assert result.summary["components"]["regularizer"]["name"] == "l1"
+    assert result.history[-1].losses["sem"] > 0 and len(set(result.labels.tolist())) > 1

@@ -168,3 +168,12 @@ def test_a_solver_on_stage1_features_is_ae_plus_ssc_and_shares_stage1(registry, 
     second = execute(prepare(resolve_config(registry, tiny, {"solver": "lsr"}), registry), stage1_cache=tmp_path)
     assert second.timings.stage1.reused and second.timings.pretrain_s == 0.0
     np.testing.assert_array_equal(second.embedding, first.embedding)  # the same Stage I, paid once
+
+
+@pytest.mark.parametrize("name", _registered_solvers())
+def test_an_all_zero_sample_does_not_break_a_solver(registry, name):
+    """Yale B's 2432 images hold 18 corrupted (blank) ones: C stays finite, the others still cluster."""
+    data, labels = union_of_subspaces(seed=6)
+    data[5] = 0.0
+    coef = registry.create("solver", name).solve(data)
+    assert np.isfinite(coef).all() and coef.shape == (len(data), len(data))

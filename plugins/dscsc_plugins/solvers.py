@@ -35,7 +35,9 @@ def _coherence_scale(gram: np.ndarray) -> float:
     """min_i max_{j≠i} |<x_i, x_j>|: SSC's λ = alpha / this makes alpha free of the data's scale
     (below 1/this every coefficient of the Lasso is zero; Elhamifar & Vidal 2013, §5)."""
     off = np.abs(gram - np.diag(np.diag(gram)))
-    return float(max(off.max(axis=0).min(), np.finfo(float).tiny))
+    peaks = off.max(axis=0)
+    peaks = peaks[peaks > 0]  # an all-zero sample (a corrupted image) bounds nothing
+    return float(peaks.min()) if peaks.size else 1.0
 
 
 def sparse_admm(gram: np.ndarray, fit_weight: float, l1: float, l2: float, iterations: int, tol: float) -> np.ndarray:
