@@ -27,6 +27,11 @@ def _prepared(solver: SelfExpressionSolver, data: np.ndarray) -> np.ndarray:
     return _unit_rows(data) if solver.normalize else data
 
 
+def _linear_gram(solver: SelfExpressionSolver, data: np.ndarray) -> np.ndarray:
+    x = _prepared(solver, data)
+    return x @ x.T
+
+
 def _soft_threshold(values: np.ndarray, threshold: float) -> np.ndarray:
     return np.sign(values) * np.maximum(np.abs(values) - threshold, 0.0)
 
@@ -40,14 +45,16 @@ def _coherence_scale(gram: np.ndarray) -> float:
     return float(peaks.min()) if peaks.size else 1.0
 
 
-def sparse_admm(gram: np.ndarray, fit_weight: float, l1: float, l2: float, iterations: int, tol: float) -> np.ndarray:
-    """min_C l1·|C|_1 + l2/2·‖C‖²_F + fit_weight/2·‖X − XC‖²_F with diag(C) = 0, by ADMM on all
-    columns at once (the data enter only through ``gram`` = X Xᵀ, or a kernel matrix).
+def sparse_admm(gram: np.ndarray, fit_scale: float, l1: float, l2: float, iterations: int, tol: float) -> np.ndarray:
+    """min_C l1·|C|_1 + l2/2·‖C‖²_F + fit/2·‖X − XC‖²_F with diag(C) = 0, by ADMM on all columns at
+    once (the data enter only through ``gram`` = X Xᵀ, or a kernel matrix); fit = ``fit_scale`` over
+    the coherence bound of ``gram``, as SSC's code sets it.
 
     Split C = J: the J-step is one product with (fit·G + ρI)⁻¹ (factored once), the C-step the
     elastic-net shrinkage of J + Λ/ρ, the diagonal zeroed.
     """
     n = gram.shape[0]
+    fit_weight = fit_scale / _coherence_scale(gram)
     # ρ on the scale of fit·G (fit·mean‖x_i‖²), so the splitting converges alike for any data scale.
     rho = fit_weight * max(float(np.mean(np.diag(gram))), np.finfo(float).tiny)
     inverse = np.linalg.inv(fit_weight * gram + rho * np.eye(n))
@@ -75,9 +82,7 @@ class SparseSubspaceClustering(SelfExpressionSolver):
     )
 
     def coefficients(self, data: np.ndarray) -> np.ndarray:
-        x = _prepared(self, data)
-        gram = x @ x.T
-        return sparse_admm(gram, self.fit_alpha / _coherence_scale(gram), 1.0, 0.0, self.iterations, self.tol)
+        return sparse_admm(_linear_gram(self, data), self.fit_alpha, 1.0, 0.0, self.iterations, self.tol)
 
 
 class ElasticNetSubspaceClustering(SelfExpressionSolver):
@@ -90,9 +95,7 @@ class ElasticNetSubspaceClustering(SelfExpressionSolver):
     )
 
     def coefficients(self, data: np.ndarray) -> np.ndarray:
-        x = _prepared(self, data)
-        gram = x @ x.T
-        return sparse_admm(gram, self.fit_gamma / _coherence_scale(gram), self.tradeoff, 1.0 - self.tradeoff,
+        return sparse_admm(_linear_gram(self, data), self.fit_gamma, self.tradeoff, 1.0 - self.tradeoff,
                            self.iterations, self.tol)
 
 
@@ -115,7 +118,7 @@ class KernelSparseSubspaceClustering(SelfExpressionSolver):
             gram = rbf_kernel(x, gamma=gamma)
         else:
             gram = polynomial_kernel(x, degree=self.degree, gamma=gamma, coef0=1.0)
-        return sparse_admm(gram, self.fit_alpha / _coherence_scale(gram), 1.0, 0.0, self.iterations, self.tol)
+        return sparse_admm(gram, self.fit_alpha, 1.0, 0.0, self.iterations, self.tol)
 
 
 class OrthogonalMatchingPursuit(SelfExpressionSolver):
