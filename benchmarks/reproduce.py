@@ -1,13 +1,13 @@
 """Reproduce the paper's tables with the committed presets and write docs/results.md.
 
 Usage:
-    python benchmarks/reproduce.py [--suite shallow,dscnet-l1,ae-ssc,s2convscn,dscnet,main,table4,fig3] [--datasets orl,umist,...]
+    python benchmarks/reproduce.py [--suite shallow,dscnet-l1,ae-ssc,s2convscn,dasc,dscnet,main,table4,fig3] [--datasets orl,umist,...]
                                    [--seeds 5] [--sweep-seeds 5] [--runs bench-runs] [--threads 2]
     python benchmarks/reproduce.py --report-only      # re-render docs/results.md from stored runs
 
 Suites: ``shallow`` (the shallow baselines of Tables 2 and 3, one deterministic run per solver and
 dataset), ``dscnet-l1`` (DSCNet-L1), ``ae-ssc`` (SSC on the Stage I autoencoder's features), ``s2convscn`` (S2ConvSCN-L2/-L1
-on ORL, Yale B and COIL20), ``dscnet`` (the DSC-Net-L2 recipe, ``dscnet-*`` presets, beside the reference implementation's
+on ORL, Yale B and COIL20), ``dasc`` (DASC, the ``dasc-*`` presets), ``dscnet`` (the DSC-Net-L2 recipe, ``dscnet-*`` presets, beside the reference implementation's
 measured figures in benchmarks/reference-dscnet.toml), ``main`` (DSCSC, Tables 2 and 3), ``table4``
 (ORL module ablation) and ``fig3`` (ORL, ACC versus k). Every (configuration, seed) trains once and
 is scored by both clusterers on the same C: `spectral` on A = ½(|C| + |Cᵀ|) as the paper describes,
@@ -81,6 +81,8 @@ SHALLOW_METHODS = (
 )
 SHALLOW_SEEDS = range(1)
 S2CONVSCN_OF = {"orl": "orl", "coil20": "coil20", "yaleb-2432": "yaleb"}
+DASC_OF = {"orl": "dasc-orl", "yaleb-2432": "dasc-yaleb", "umist": "dasc-umist", "mnist1000": "dasc-mnist1000",
+           "coil20": "dasc-coil20"}
 # Table 4 of the paper (ORL, ACC / NMI %): its rows, as presets and the overrides that remove a module.
 TABLE4 = (
     ("DRH", "dscnet-orl", {}, (86.00, 90.34)),
@@ -115,6 +117,8 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
                                   data_root)
                       for name in datasets if name in S2CONVSCN_OF
                       for norm, overrides in (("L2", None), ("L1", {"regularizer": "l1"}))],
+        # DASC on every dataset (the recipe's Stage I is reused).
+        "dasc": [preset_case(registry, DASC_OF[name], None, f"DASC {name}", data_root) for name in datasets],
         # SSC on the features of the recipe's own Stage I autoencoder (stored Stage I runs are reused).
         "ae-ssc": [preset_case(registry, DSCNET_OF[name], {"solver": "ssc", "solver_input": "features"},
                                f"AE+SSC {name}", data_root) for name in datasets],
@@ -315,7 +319,8 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
     baseline_records = (stored(registry, store, all_suites["shallow"], SHALLOW_SEEDS)
                         + stored(registry, store, all_suites["dscnet-l1"], seeds)
                         + stored(registry, store, all_suites["ae-ssc"], seeds)
-                        + stored(registry, store, all_suites["s2convscn"], seeds))
+                        + stored(registry, store, all_suites["s2convscn"], seeds)
+                        + stored(registry, store, all_suites["dasc"], seeds))
     figure = output.parent / "figures" / "orl-k-sweep.png"  # beside the report it belongs to
     plotted = bool(points) and plot_sweep(points, figure)
     reference = reference_figures()
@@ -339,7 +344,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
         "deterministic: one run each (seed 0 for the clusterer's k-means), std 0 by construction. DSCNet-L2 is "
         "the `dscnet-*` recipe, DSCNet-L1 the same with `--regularizer l1`, AE+SSC is `ssc` on the features of "
         "the recipe's Stage I autoencoder (`--solver ssc --solver-input features`), S2ConvSCN the `s2convscn-*` "
-        "presets (L1: `--regularizer l1`), DSCSC the main presets. "
+        "presets (L1: `--regularizer l1`), DASC the `dasc-*` presets, DSCSC the main presets. "
         "\"not run\": no stored run yet (see the notes).", "",
         *paper_tables(baseline_records, dscnet_records, main_records),
         "## Time per seed", "", *time_table(main_records), "",
@@ -355,7 +360,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="shallow,dscnet-l1,ae-ssc,s2convscn,dscnet,main,table4,fig3")
+    parser.add_argument("--suite", default="shallow,dscnet-l1,ae-ssc,s2convscn,dasc,dscnet,main,table4,fig3")
     parser.add_argument("--datasets", default=",".join(MAIN_DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sweep-seeds", type=int, default=5)

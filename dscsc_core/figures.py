@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .metrics import clustering_accuracy
-from .outputs import atomic_write
+from .outputs import LABEL_GUIDED_TERMS, atomic_write
 
 FIGURES = ("affinity.png", "losses.png", "gallery.png", "confusion.png", "tsne.png")
 
@@ -52,7 +52,7 @@ def affinity_figure(affinity: np.ndarray, predicted: np.ndarray, truth: np.ndarr
 def loss_figure(rows: list[dict[str, str]], path: Path) -> Path:
     """Each loss term over the epochs of both stages, plus ACC/NMI where they were evaluated."""
     plt = _pyplot()
-    terms = [t for t in ("drh", "sch", "sem", "agreement", "pseudo", "total") if any(r.get(t) for r in rows)]
+    terms = [t for t in ("drh", "sch", "sem", *LABEL_GUIDED_TERMS, "total") if any(r.get(t) for r in rows)]
     scored = any(r.get("acc") for r in rows)
     figure, axes = plt.subplots(1, len(terms) + scored, figsize=(3.2 * (len(terms) + scored), 2.8), squeeze=False)
     step = np.arange(1, len(rows) + 1)

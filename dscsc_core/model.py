@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .adversarial import SubspaceDiscriminator
 from .interfaces import AutoEncoderParts
 
 
@@ -56,10 +57,15 @@ class DSCSCNetwork(nn.Module):
         self.latent_dim = parts.latent_dim
         self.self_expression: SelfExpression | None = None
         self.classifier: nn.Linear | None = None  # S2ConvSCN's pseudo-label classifier, when used
+        self.discriminator: SubspaceDiscriminator | None = None  # DASC's, when used
 
     def attach_classifier(self, n_clusters: int) -> None:
         device = next(self.encoder.parameters()).device
         self.classifier = nn.Linear(self.latent_dim, n_clusters).to(device)
+
+    def attach_discriminator(self, n_clusters: int, subspace_dim: int) -> None:
+        device = next(self.encoder.parameters()).device
+        self.discriminator = SubspaceDiscriminator(n_clusters, self.latent_dim, subspace_dim).to(device)
 
     @torch.no_grad()
     def change_pixel_scale(self, factor: float) -> None:

@@ -37,8 +37,8 @@ FIGURES_DIR = "figures"
 ARRAYS = ("labels", "coef", "affinity", "embedding", "truth")
 LOCK = ".dscsc.lock"
 METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
-# Loss terms of S2ConvSCN's self-supervision: columns only in runs that have them.
-SELF_SUPERVISION_TERMS = ("agreement", "pseudo")
+# Label-guided loss terms (S2ConvSCN's, DASC's): columns only in runs that have them.
+LABEL_GUIDED_TERMS = ("agreement", "pseudo", "adversarial", "discriminator")
 
 _TEMPORARY_PATTERN = ".*.tmp"
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -116,7 +116,7 @@ def check_output_file(path: Path | str) -> Path:
 
 def metrics_csv(history) -> str:
     """One row per epoch: every loss term, and the scores where the epoch was evaluated."""
-    extra = [term for term in SELF_SUPERVISION_TERMS if any(term in report.losses for report in history)]
+    extra = [term for term in LABEL_GUIDED_TERMS if any(term in report.losses for report in history)]
     at = METRIC_COLUMNS.index("total")
     columns = (*METRIC_COLUMNS[:at], *extra, *METRIC_COLUMNS[at:])
     lines = [",".join(columns)]

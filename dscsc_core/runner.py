@@ -183,6 +183,7 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     ``source`` replaces the configured dataset (the estimator's in-memory X); ``datasets`` keeps
     data already read by earlier runs of the same process.
     """
+    _check_label_guidance(config)
     infos, components = build_components(config, registry)
     if source is not None:
         components["dataset"] = source
@@ -204,6 +205,18 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
+
+
+# Stage II terms that read the pseudo-labels, which exist only when C is re-clustered.
+LABEL_GUIDED_WEIGHTS = ("label_agreement_weight", "pseudo_label_weight", "adversarial_weight")
+
+
+def _check_label_guidance(config: RunConfig) -> None:
+    weighted = [name for name in LABEL_GUIDED_WEIGHTS if getattr(config, name) > 0]
+    if weighted and config.pseudo_label_every == 0:
+        raise ConfigError("pseudo-labels are needed by {weighted} but {cadence} is 0; set {cadence} to the "
+                          "Stage II epochs between re-clusterings (e.g. 5), or {weighted} to 0",
+                          weighted=weighted, cadence="pseudo_label_every")
 
 
 def _cluster_count(config: RunConfig, data: Dataset) -> int:

@@ -45,11 +45,20 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
           "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
           choices=DRH_VIEW_COMBINES),
     Param("pseudo_label_every", int, 0,
-          "S2ConvSCN self-supervision: re-cluster C into pseudo-labels every E Stage II epochs (0: off)", min=0),
+          "re-cluster C into pseudo-labels every E Stage II epochs, for S2ConvSCN's and DASC's terms (0: off)", min=0),
     Param("label_agreement_weight", float, 0.0,
           "S2ConvSCN lambda3: weight of sum |C_ij| over pairs the pseudo-labels put apart", min=0),
     Param("pseudo_label_weight", float, 0.0,
           "S2ConvSCN lambda4: weight of a linear classifier's cross-entropy (summed) on the pseudo-labels", min=0),
+    Param("adversarial_weight", float, 0.0,
+          "DASC: weight of the generator's adversarial term, its fakes' residual on the discriminator's "
+          "subspaces (needs pseudo_label_every > 0; 0: off)", min=0),
+    Param("adversarial_dim", int, 4, "DASC: dimension of each cluster's subspace in the discriminator", min=1,
+          max=1024),
+    Param("adversarial_real_fraction", float, 0.8,
+          "DASC: share of each cluster (best fitted by its subspace) taken as real samples", min=0.01, max=1.0),
+    Param("adversarial_margin", float, 0.5,
+          "DASC: relative residual the discriminator pushes fakes above (hinge margin, 0..1)", min=0, max=1.0),
     Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=1e-6),
     Param("pretrain_input_scale", float, None,
           "pixel scale of Stage I (default: input_scale); a ReLU autoencoder then moves to input_scale exactly",
@@ -64,7 +73,9 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
 # before the setting existed: at that value a setting is left out of fingerprints, so earlier
 # bench records, checkpoints and Stage I caches still match the runs they describe.
 ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_input": "pixels", "pseudo_label_every": 0,
-                               "label_agreement_weight": 0.0, "pseudo_label_weight": 0.0}
+                               "label_agreement_weight": 0.0, "pseudo_label_weight": 0.0,
+                               "adversarial_weight": 0.0, "adversarial_dim": 4, "adversarial_real_fraction": 0.8,
+                               "adversarial_margin": 0.5}
 
 
 def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .adversarial import best_fitting_members, combination_weights, discriminator_loss, fakes_per_cluster
 from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
 from .errors import ConfigError, DataError
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
@@ -59,6 +60,8 @@ _TERM_SETTINGS = {
     "sem": "alpha, gamma, the regulariser's weight, input_scale, lr",
     "agreement": "label_agreement_weight, lr",
     "pseudo": "pseudo_label_weight, lr",
+    "adversarial": "adversarial_weight, adversarial_margin, lr",
+    "discriminator": "adversarial_dim, adversarial_margin, lr",
     "total": "lr",
 }
 
@@ -127,7 +130,7 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.fingerprint = fingerprint
         self.settings = settings or {}
-        # C -> labels (the run's clusterer): S2ConvSCN's self-supervision, when pseudo_label_every > 0.
+        # C -> labels (the run's clusterer): S2ConvSCN's and DASC's terms, when pseudo_label_every > 0.
         self.pseudo_labeler = pseudo_labeler
 
     @property
@@ -184,6 +187,8 @@ class Trainer:
         network.attach_self_expression(x.shape[0], cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
         if self._self_supervised and cfg.pseudo_label_weight > 0:
             network.attach_classifier(n_clusters)
+        if self._self_supervised and cfg.adversarial_weight > 0:
+            network.attach_discriminator(n_clusters, cfg.adversarial_dim)
         self._finetune(network, x, result, resume)
         result.timings["finetune_s"] = result.timings.get("finetune_s", 0.0) + time.perf_counter() - start
 
@@ -262,32 +267,61 @@ class Trainer:
             terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
             if self._self_supervised:
-                labels = self._pseudo_labels(coef, epoch, first, labels)
+                labels, renewed = self._pseudo_labels(coef, epoch, first, labels)
                 terms.update(self._self_supervision(network, views.z, coef, labels))
+                if network.discriminator is not None:
+                    terms.update(self._adversarial(network, optimizer, views.z, labels, renewed, epoch))
             total = self._total(terms, cfg.input_scale, result.gamma)
             self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
-    # ------------------------------------------------------------------ S2ConvSCN's self-supervision
+    # ------------------------------------------------------------------ S2ConvSCN's and DASC's label-guided terms
     @property
     def _self_supervised(self) -> bool:
         return self.config.pseudo_label_every > 0 and self.pseudo_labeler is not None
 
-    def _pseudo_labels(self, coef: torch.Tensor, epoch: int, first: int, labels: torch.Tensor | None) -> torch.Tensor:
+    def _pseudo_labels(self, coef: torch.Tensor, epoch: int, first: int,
+                       labels: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
         """Labels from clustering the current C, renewed every ``pseudo_label_every`` epochs (and on
-        the first epoch this process runs, e.g. after a resume)."""
+        the first epoch this process runs, e.g. after a resume); and whether they were renewed now."""
         if labels is not None and (epoch - 1) % self.config.pseudo_label_every:
-            return labels
+            return labels, False
         found = self.pseudo_labeler(coef.detach().cpu().numpy().astype(np.float64))
-        return torch.as_tensor(np.asarray(found), dtype=torch.long, device=coef.device)
+        return torch.as_tensor(np.asarray(found), dtype=torch.long, device=coef.device), True
 
     def _self_supervision(self, network: DSCSCNetwork, z: torch.Tensor, coef: torch.Tensor,
                           labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = {"agreement": label_disagreement(coef, labels)}
+        terms = {}
+        if self.config.label_agreement_weight > 0:
+            terms["agreement"] = label_disagreement(coef, labels)
         if network.classifier is not None:
             terms["pseudo"] = pseudo_label_loss(network.classifier(z), labels)
         return terms
+
+    def _adversarial(self, network: DSCSCNetwork, optimizer, z: torch.Tensor, labels: torch.Tensor,
+                     renewed: bool, epoch: int) -> dict[str, torch.Tensor]:
+        """DASC: one discriminator step on the fixed features, then the generator's term.
+
+        The discriminator shares the optimiser (its own parameter state); in its step only its bases
+        have gradients, and the generator's term sees the bases detached, so each side moves only
+        its own parameters. Returns the generator's term (summed over fakes, like every term) and,
+        for the record only, the discriminator's loss."""
+        cfg, discriminator = self.config, network.discriminator
+        fixed, k = z.detach(), discriminator.n_clusters
+        if renewed:  # new label numbers: the old bases belong to no cluster now
+            discriminator.fit_principal_directions(fixed, labels)
+            optimizer.state.pop(discriminator.bases, None)
+        with torch.no_grad():
+            real = best_fitting_members(discriminator.relative_residuals(fixed, labels), labels, k,
+                                        cfg.adversarial_real_fraction)
+        weights, fake_labels = combination_weights(labels, real, k, fakes_per_cluster(len(labels), k))
+        judged = discriminator_loss(discriminator.relative_residuals(fixed[real], labels[real]),
+                                    discriminator.relative_residuals(weights @ fixed, fake_labels),
+                                    cfg.adversarial_margin, discriminator.coherence())
+        self._step(optimizer, judged, {"discriminator": judged}, "finetune", epoch)
+        accepted = discriminator.relative_residuals(weights @ z, fake_labels, discriminator.bases.detach())
+        return {"adversarial": accepted.sum(), "discriminator": judged.detach()}
 
     # ------------------------------------------------------------------ shared steps
     def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
@@ -329,6 +363,9 @@ class Trainer:
             total = total + self.config.label_agreement_weight * terms["agreement"]
         if "pseudo" in terms:
             total = total + self.config.pseudo_label_weight * terms["pseudo"]
+        if "adversarial" in terms:
+            # A relative residual has no pixel units: scaled like SCH, so the weight does not depend on them.
+            total = total + self.config.adversarial_weight * pixel_scale ** 2 * terms["adversarial"]
         return total
 
     def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:

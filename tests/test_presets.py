@@ -130,28 +130,41 @@ def test_preset_smoke_run_with_tiny_epochs(registry, name):
 
 S2CONVSCN = {"s2convscn-orl": "dscnet-orl", "s2convscn-coil20": "dscnet-coil20", "s2convscn-yaleb": "dscnet-yaleb"}
 SELF_SUPERVISION = ("pseudo_label_every", "label_agreement_weight", "pseudo_label_weight")
+DASC = {f"dasc-{name}": f"dscnet-{name}" for name in ("orl", "umist", "coil20", "mnist1000", "yaleb")}
+ADVERSARIAL = ("pseudo_label_every", "adversarial_weight", "adversarial_margin", "adversarial_dim",
+               "adversarial_real_fraction")
+# Baselines that are a DSC-Net recipe plus label-guided terms: preset -> (its recipe, the settings it adds).
+LABEL_GUIDED = {**{name: (base, SELF_SUPERVISION) for name, base in S2CONVSCN.items()},
+                **{name: (base, ADVERSARIAL) for name, base in DASC.items()}}
 
 
-@pytest.mark.parametrize("name", list(S2CONVSCN))
-def test_s2convscn_preset_is_its_dscnet_recipe_plus_self_supervision(registry, name):
+@pytest.mark.parametrize("name", list(LABEL_GUIDED))
+def test_label_guided_preset_is_its_dscnet_recipe_plus_its_terms(registry, name):
+    base, added = LABEL_GUIDED[name]
     preset = registry.preset(name).read()
     config = resolve_config(registry, preset).to_dict()
-    recipe = resolve_config(registry, registry.preset(S2CONVSCN[name]).read()).to_dict()
-    assert {k: v for k, v in config.items() if k not in SELF_SUPERVISION} == \
-        {k: v for k, v in recipe.items() if k not in SELF_SUPERVISION}
-    assert config["pseudo_label_every"] > 0 and config["label_agreement_weight"] > 0
-    assert config["regularizer"] == "l2"
+    recipe = resolve_config(registry, registry.preset(base).read()).to_dict()
+    assert {k: v for k, v in config.items() if k not in added} == {k: v for k, v in recipe.items() if k not in added}
+    assert all(config[key] > 0 for key in added) and config["regularizer"] == "l2"
     provenance = preset["preset"]["provenance"]
-    assert all(provenance.get(key) for key in SELF_SUPERVISION)
+    assert all(provenance.get(key) for key in added)
 
 
-def test_s2convscn_preset_smoke_run_with_tiny_epochs(registry):
+@pytest.mark.parametrize("name", list(DASC))
+def test_dasc_subspaces_have_the_dimension_dsc_post_assumes(registry, name):
+    config = resolve_config(registry, registry.preset(name).read()).to_dict()
+    assert config["adversarial_dim"] == config["params"]["clusterer.dim"]
+
+
+@pytest.mark.parametrize("name, terms", [("s2convscn-orl", ("agreement", "pseudo")),
+                                         ("dasc-orl", ("adversarial", "discriminator"))])
+def test_label_guided_preset_smoke_run_with_tiny_epochs(registry, name, terms):
     if not (DataRoot.resolve().path / "orl" / "ORL_32x32.mat").is_file():
         pytest.skip("orl/ORL_32x32.mat not under the data root")
-    layers = [registry.preset("s2convscn-orl").read(), {"pretrain_epochs": 1, "epochs": 6}]
+    layers = [registry.preset(name).read(), {"pretrain_epochs": 1, "epochs": 6}]
     result = execute(prepare(resolve_config(registry, *layers), registry))
     last = result.history[-1].losses
-    assert last["agreement"] > 0 and last["pseudo"] > 0 and len(result.labels) == 400
+    assert all(last[term] > 0 for term in terms) and len(result.labels) == 400
 
 
 def test_dscnet_l1_smoke_run_with_tiny_epochs(registry):
