@@ -96,6 +96,7 @@ class StageOne:
     history: list[dict[str, Any]] = field(default_factory=list)
     pretrain_epochs_run: int = 0
     seconds: float = 0.0  # what Stage I cost when it ran
+    dead_starts: int = 0  # initial weights redrawn before it (see Trainer._live_network)
 
     def save(self, path: Path | str) -> None:
         path = Path(path)

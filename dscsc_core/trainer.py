@@ -48,10 +48,14 @@ class TrainingResult:
     # label-free sign of Stage II shrinking (collapsing) the features.
     feature_scale: dict[str, float] = field(default_factory=dict)
     stage1_reused: bool = False
+    dead_starts: int = 0  # initial weights redrawn because the encoder got no gradient (see Trainer._live_network)
 
 
 EpochCallback = Callable[[EpochReport], None]
 Evaluator = Callable[[np.ndarray], dict[str, float]]
+
+# Initial weights are drawn at most this many times while the autoencoder starts dead.
+MAX_INITIAL_DRAWS = 10
 
 # Which settings feed each loss term: named when a term stops being finite.
 _TERM_SETTINGS = {
@@ -153,14 +157,14 @@ class Trainer:
         # (measured 2-3x on the Yale B layers on 2 CPU cores); results are the same maths.
         images = images.to(self.device).contiguous(memory_format=torch.channels_last)
         x = images * cfg.input_scale
-        network = DSCSCNetwork(self.encoder_plugin.build(tuple(x.shape[1:])), cfg.head_hidden, cfg.head_dim)
-        network.to(self.device, memory_format=torch.channels_last)
+        result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
+        trains_stage1 = stage1 is None and (resume is None or resume.stage == "pretrain")
+        network = self._live_network(images * self._stage1_scale, result) if trains_stage1 else self._network(x)
         rescale = self._stage1_scale != cfg.input_scale
         if rescale and not network.homogeneous:
             raise ConfigError(f"encoder '{self.encoder_plugin.name}' cannot move from pretrain_input_scale "
                               f"{self._stage1_scale:g} to input_scale {cfg.input_scale:g} (it is not a plain ReLU "
                               "network); leave pretrain_input_scale unset")
-        result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
         result.alpha = cfg.alpha if cfg.alpha is not None else default_alpha(n_clusters)
         result.gamma = cfg.gamma if cfg.gamma is not None else default_gamma(x.shape[0])
         if resume is not None:
@@ -200,6 +204,30 @@ class Trainer:
             result.feature_scale["final"] = _mean_squared_norm(features)
         return result
 
+    # ------------------------------------------------------------------ the network
+    def _network(self, x: torch.Tensor) -> DSCSCNetwork:
+        network = DSCSCNetwork(self.encoder_plugin.build(tuple(x.shape[1:])), self.config.head_hidden,
+                               self.config.head_dim)
+        return network.to(self.device, memory_format=torch.channels_last)
+
+    def _live_network(self, x: torch.Tensor, result: TrainingResult) -> DSCSCNetwork:
+        """A network whose encoder gets a gradient from Stage I's reconstruction of ``x``.
+
+        A ReLU autoencoder can start dead: every unit off on these images, so no gradient reaches
+        the encoder and Stage I never moves it (dscnet-mnist1000 seed 2: 96 % of the samples with
+        all-zero features, the reconstruction loss the same at step 1000 as at step 1). Such a start
+        is redrawn from the same seeded generator, so a run stays reproducible, and a run that starts
+        alive draws exactly as before. ``result.dead_starts`` counts the redraws.
+        """
+        for draw in range(MAX_INITIAL_DRAWS):
+            network = self._network(x)
+            if _encoder_gets_gradient(network, x):
+                result.dead_starts = draw
+                return network
+        raise DataError(f"the autoencoder starts dead on these images in {MAX_INITIAL_DRAWS} draws of its initial "
+                        "weights (no gradient reaches the encoder: its ReLUs are all off); check the images' value "
+                        "range, or set {setting} so the pixels are not all near 0", setting="input_scale")
+
     # ------------------------------------------------------------------ Stage I
     def _run_stage1(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                     resume: Checkpoint | None, on_stage1: Callable[[StageOne], None] | None) -> None:
@@ -212,6 +240,7 @@ class Trainer:
                 rng=torch.get_rng_state(), cuda_rng=_cuda_rng(),
                 history=[report.__dict__ for report in result.history],
                 pretrain_epochs_run=result.pretrain_epochs_run, seconds=result.timings["pretrain_s"],
+                dead_starts=result.dead_starts,
             ))
 
     def _restore_stage1(self, network: DSCSCNetwork, stage1: StageOne, result: TrainingResult) -> None:
@@ -221,6 +250,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(stage1.cuda_rng)
         result.history = [EpochReport(**report) for report in stage1.history]
         result.pretrain_epochs_run = stage1.pretrain_epochs_run
+        result.dead_starts = stage1.dead_starts
         result.timings["pretrain_s"] = 0.0
         result.stage1_reused = True
 
@@ -416,6 +446,15 @@ class Trainer:
         report = EpochReport(stage, epoch, total_epochs, losses, scores)
         self.on_epoch(report)
         return report
+
+
+def _encoder_gets_gradient(network: DSCSCNetwork, x: torch.Tensor) -> bool:
+    """Whether the plain reconstruction loss of ``x`` gives any encoder weight a non-zero gradient.
+    One forward and backward pass; it draws no random numbers."""
+    weights = [p for p in network.encoder.parameters() if p.requires_grad]
+    loss = drh_loss([(x, network.decoder(network.encoder(x)))])
+    gradients = torch.autograd.grad(loss, weights, allow_unused=True)
+    return any(g is not None and bool(g.any()) for g in gradients)
 
 
 def _cuda_rng() -> list[torch.Tensor]:

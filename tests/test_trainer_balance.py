@@ -3,9 +3,11 @@ one view without augmentation, no SCH term at β = 0, and input_scale applied on
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from dscsc_core.errors import DataError
 from dscsc_core.runner import execute, prepare, resolve_config
 
 TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 2, "epochs": 2,
@@ -162,3 +164,34 @@ def test_s2convscn_relabels_every_e_epochs_with_the_runs_clusterer(registry, mon
     monkeypatch.setattr(SpectralClusterer, "cluster", counting)
     _run(registry, beta=0.0, epochs=5, pseudo_label_every=2, label_agreement_weight=1.0, clusterer="spectral")
     assert len(calls) == 3 + 1  # epochs 1, 3, 5 during training, then the final clustering
+
+
+def test_a_dead_start_is_redrawn_and_counted(registry, monkeypatch):
+    """An autoencoder whose encoder gets no gradient is drawn again from the same seeded generator."""
+    import dscsc_core.trainer as trainer
+
+    alive = trainer._encoder_gets_gradient
+    verdicts = iter([False, True])
+    monkeypatch.setattr(trainer, "_encoder_gets_gradient", lambda network, x: next(verdicts))
+    redrawn = _run(registry, beta=0.0)
+    monkeypatch.setattr(trainer, "_encoder_gets_gradient", alive)
+    first_draw = _run(registry, beta=0.0)
+    assert redrawn.summary["dead_starts"] == 1 and first_draw.summary["dead_starts"] == 0
+    assert not np.array_equal(redrawn.coef, first_draw.coef)  # the second draw trained, not the first
+    monkeypatch.setattr(trainer, "_encoder_gets_gradient", lambda network, x: False)
+    with pytest.raises(DataError, match="starts dead on these images in 10 draws"):
+        _run(registry, beta=0.0)
+
+
+def test_an_encoder_with_every_relu_off_gets_no_gradient(registry):
+    from dscsc_core.model import DSCSCNetwork
+    from dscsc_core.trainer import _encoder_gets_gradient
+
+    network = DSCSCNetwork(registry.create("encoder", "conv1").build((1, 8, 8)), 16, 8)
+    x = torch.rand(6, 1, 8, 8)
+    assert _encoder_gets_gradient(network, x)
+    with torch.no_grad():
+        for name, parameter in network.encoder.named_parameters():
+            if name.endswith("bias"):
+                parameter.fill_(-1e6)  # every encoder unit off: features 0, nothing flows back
+    assert not _encoder_gets_gradient(network, x)
