@@ -342,11 +342,10 @@ class Trainer:
         if renewed:  # new label numbers: the old bases belong to no cluster now
             discriminator.fit_principal_directions(fixed, labels)
             optimizer.state.pop(discriminator.bases, None)
-        with torch.no_grad():
-            real = best_fitting_members(discriminator.relative_residuals(fixed, labels), labels, k,
-                                        cfg.adversarial_real_fraction)
+        residuals = discriminator.relative_residuals(fixed, labels)  # once: it picks the reals and scores them
+        real = best_fitting_members(residuals.detach(), labels, k, cfg.adversarial_real_fraction)
         weights, fake_labels = combination_weights(labels, real, k, fakes_per_cluster(len(labels), k))
-        judged = discriminator_loss(discriminator.relative_residuals(fixed[real], labels[real]),
+        judged = discriminator_loss(residuals[real],
                                     discriminator.relative_residuals(weights @ fixed, fake_labels),
                                     cfg.adversarial_margin, discriminator.coherence())
         self._step(optimizer, judged, {"discriminator": judged}, "finetune", epoch)
