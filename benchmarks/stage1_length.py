@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import math
 import datetime
+import math
 import platform
 import statistics
 import time
@@ -91,10 +91,13 @@ def main() -> None:
     for length, values in rows.items():
         acc = [100 * v[2]["acc"] for v in values]
         nmi = [100 * v[2]["nmi"] for v in values]
-        spread = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)
         print(f"| {length} | {statistics.mean(v[0] for v in values):.4g} | "
-              f"{statistics.mean(v[1] for v in values):.2%} | {statistics.mean(acc):.2f} ± {spread(acc):.2f} | "
-              f"{statistics.mean(nmi):.2f} ± {spread(nmi):.2f} |")
+              f"{statistics.mean(v[1] for v in values):.2%} | {statistics.mean(acc):.2f} ± {_spread(acc):.2f} | "
+              f"{statistics.mean(nmi):.2f} ± {_spread(nmi):.2f} |")
+
+
+def _spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ class SubspaceDiscriminator(nn.Module):
             directions = right[: self.subspace_dim].T
             self.bases[cluster, :, : directions.shape[1]] = directions
 
-    def relative_residuals(self, z: torch.Tensor, labels: torch.Tensor, bases: torch.Tensor | None = None) -> torch.Tensor:
+    def relative_residuals(self, z: torch.Tensor, labels: torch.Tensor,
+                           bases: torch.Tensor | None = None) -> torch.Tensor:
         """‖z_i − U U ᵀ z_i‖² / ‖z_i‖² with U the basis of sample i's cluster, for every row of z.
 
         Expanded as ‖z‖² − 2‖a‖² + aᵀ(UᵀU)a with a = Uᵀz, so no d x d projector is formed and U

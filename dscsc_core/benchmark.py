@@ -10,22 +10,27 @@ shape training (not by a preset's descriptive metadata, nor by the code version)
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import Checkpoint
 from .checkpoint import fingerprint as training_fingerprint
 from .config import RunConfig
 from .errors import DataError
-from .outputs import atomic_write_text
+from .outputs import CHECKPOINT, atomic_write_text
 from .registry import Registry
 from .runner import LoadedDatasets, RunResult, execute, prepare, resolve_config
 from .tuning import Criterion
 
 METRICS = ("acc", "nmi", "ari")
 STAGE1_FOLDER = "stage1"  # beside the run records: finished Stage I runs that later cases share
+# Beside the run records: runs stopped part way (SIGINT/SIGTERM through ``should_stop``), continued by the next
+# run_bench that asks for the same case and seed, so a long run (Yale B on a CPU) can span several sittings.
+CHECKPOINT_FOLDER = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -126,16 +131,21 @@ class RecordStore:
 
 
 def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterable[str],
-             stage1_cache: Path | str | None = None, datasets: LoadedDatasets | None = None) -> BenchRecord:
+             stage1_cache: Path | str | None = None, datasets: LoadedDatasets | None = None,
+             checkpoint_dir: Path | str | None = None, should_stop: Callable[[], bool] | None = None) -> BenchRecord:
     """Train ``case`` once with ``seed`` (reusing a stored Stage I from ``stage1_cache``) and score
     every clusterer on the learned C. The case's own clusterer keeps its configured parameters;
-    another one gets its defaults."""
+    another one gets its defaults. With ``checkpoint_dir`` a run that ``should_stop`` stops leaves a
+    checkpoint there (TrainingInterrupted is raised), and a checkpoint found there is continued."""
     prepared = prepare(resolve_config(registry, *case.layers, {"seed": seed}), registry, datasets=datasets)
     if prepared.data.labels is None:
         raise DataError(f"benchmark case '{case.name}' needs a labelled dataset; '{prepared.data.name}' has no labels")
     names = list(clusterers)
     extra = {name: registry.create("clusterer", name) for name in names if name != prepared.config.clusterer}
-    result = execute(prepared, stage1_cache=stage1_cache, clusterers=extra)
+    stopped = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    resume = Checkpoint.load(stopped) if stopped is not None and stopped.is_file() else None
+    result = execute(prepared, stage1_cache=stage1_cache, clusterers=extra, checkpoint_dir=checkpoint_dir,
+                     resume=resume, should_stop=should_stop)
     scores = {name: {**result.clusterings[name].scores, "seconds": result.clusterings[name].seconds} for name in names}
     return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), result.timings.train_s,
                        scores, result.summary["config"], result.summary["feature_scale"],
@@ -159,9 +169,13 @@ def run_bench(
     folder: Path | str,
     on_record: Callable[[BenchRecord, bool], None] | None = None,
     datasets: LoadedDatasets | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[BenchRecord]:
     """Every case x seed, reusing stored runs and, from ``folder``/stage1, stored Stage I runs;
-    ``on_record(record, reused)`` after each. Each dataset is read once (into ``datasets``)."""
+    ``on_record(record, reused)`` after each. Each dataset is read once (into ``datasets``).
+
+    When ``should_stop`` turns true, the run in progress is checkpointed under ``folder``/checkpoints
+    and TrainingInterrupted is raised; the next call for the same case and seed continues it."""
     store = RecordStore(folder)
     clusterers = list(clusterers)
     datasets = datasets if datasets is not None else LoadedDatasets()
@@ -172,8 +186,11 @@ def run_bench(
             record = store.find(case, fingerprint, seed)
             reused = record is not None and set(clusterers) <= set(record.scores)
             if not reused:
-                record = run_case(registry, case, seed, clusterers, Path(folder) / STAGE1_FOLDER, datasets)
+                stopped = Path(folder) / CHECKPOINT_FOLDER / case.name / f"seed{seed}-{fingerprint[:12]}"
+                record = run_case(registry, case, seed, clusterers, Path(folder) / STAGE1_FOLDER, datasets,
+                                  stopped, should_stop)
                 store.save(case, record)
+                shutil.rmtree(stopped, ignore_errors=True)  # the run finished: its checkpoint has served
             records.append(record)
             if on_record is not None:
                 on_record(record, reused)

@@ -1,4 +1,5 @@
-"""The five plugin kinds plus dataset sources and shallow solvers: contracts the trainer relies on (listed in ``kinds``).
+"""The five plugin kinds plus dataset sources and shallow solvers: contracts the trainer relies on
+(listed in ``kinds``).
 
 Each base class keeps its public entry point (``__call__``, ``build``, ``fit_predict``, ``load``)
 for validation and leaves the decision to one abstract method a subclass implements.

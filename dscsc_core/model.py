@@ -8,7 +8,6 @@ from torch import nn
 from .adversarial import SubspaceDiscriminator
 from .interfaces import AutoEncoderParts
 
-
 COEF_INITS = ("normal", "constant")
 COEF_DIAGONALS = ("zero", "free")
 

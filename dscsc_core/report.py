@@ -17,8 +17,8 @@ import torch
 
 from . import figures
 from .config import SELECTIONS
-from .kinds import REQUIRED_SELECTIONS
 from .errors import ConfigError
+from .kinds import REQUIRED_SELECTIONS
 from .outputs import FIGURES_DIR, METRICS_CSV, REPORT, RESULT, RESULT_FORMAT, atomic_write_text
 
 REQUIRED = (RESULT, "labels.npy", "affinity.npy", "embedding.npy", METRICS_CSV)

@@ -377,7 +377,8 @@ def _finish(run: PreparedRun, trained: TrainingResult, stage1: StageOneUse,
                          own_seconds, stage1)
     summary = {
         "dscsc_version": __version__,
-        "config": {**config.to_dict(), **({} if "solver" in parts else {"alpha": trained.alpha, "gamma": trained.gamma})},
+        "config": {**config.to_dict(),
+                   **({} if "solver" in parts else {"alpha": trained.alpha, "gamma": trained.gamma})},
         "components": {
             option: {
                 "kind": info.kind, "name": info.name, "params": parts[option].config,

@@ -30,7 +30,8 @@ def test_relative_residual_is_the_share_of_z_its_clusters_basis_leaves_out():
     with torch.no_grad():
         discriminator.bases.copy_(torch.randn(3, 6, 2))  # not orthonormal: the expansion must still hold
     z, labels = torch.randn(9, 6), torch.tensor([0, 1, 2] * 3)
-    projected = torch.stack([discriminator.bases[l] @ (discriminator.bases[l].T @ v) for v, l in zip(z, labels)])
+    projected = torch.stack([discriminator.bases[label] @ (discriminator.bases[label].T @ v)
+                             for v, label in zip(z, labels, strict=True)])
     expected = (z - projected).pow(2).sum(1) / z.pow(2).sum(1)
     assert torch.allclose(discriminator.relative_residuals(z, labels), expected, atol=1e-5)
 

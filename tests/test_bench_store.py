@@ -114,3 +114,24 @@ def test_tune_reads_the_dataset_once_and_returns_typed_settings(registry, monkey
     ranked = tune(registry, [TINY], {"k": ["1", "2"]}, [0, 1])
     assert loads == ["synthetic"]  # 2 candidates x (a check + 2 seeds), one read
     assert sorted(candidate.settings["k"] for candidate in ranked) == [1, 2]
+
+
+def test_a_stopped_run_keeps_a_checkpoint_and_the_next_call_finishes_it(registry, tmp_path):
+    from dscsc_core.benchmark import CHECKPOINT_FOLDER
+    from dscsc_core.checkpoint import TrainingInterrupted
+
+    case = BenchCase("tiny", ({**BASE, "epochs": 4},))
+    steps_whole, steps_rest = [], []  # should_stop is asked once per step
+    uninterrupted = run_bench(registry, [case], [0], ["dsc-post"], tmp_path / "whole",
+                              should_stop=lambda: steps_whole.append(1))[0]
+    asked = iter([False] * 5 + [True])  # 3 Stage I steps, then stop during Stage II
+    with pytest.raises(TrainingInterrupted):
+        run_bench(registry, [case], [0], ["dsc-post"], tmp_path / "parts", should_stop=lambda: next(asked, True))
+    kept = list((tmp_path / "parts" / CHECKPOINT_FOLDER).rglob("checkpoint.pt"))
+    assert len(kept) == 1 and RecordStore(tmp_path / "parts").find(case, case.fingerprint(registry), 0) is None
+    finished = run_bench(registry, [case], [0], ["dsc-post"], tmp_path / "parts",
+                         should_stop=lambda: steps_rest.append(1))[0]
+    assert 0 < len(steps_rest) < len(steps_whole)  # it went on from the checkpoint, not from the start
+    assert finished.labels == uninterrupted.labels
+    assert finished.scores["dsc-post"]["acc"] == uninterrupted.scores["dsc-post"]["acc"]
+    assert not kept[0].exists()  # the finished run's checkpoint is gone

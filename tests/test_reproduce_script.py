@@ -20,10 +20,12 @@ def load_reproduce():
     return reproduce
 
 
-def fake_record(folder: Path, case, seed: int, acc: float, step_seconds: dict | None = None) -> None:
+def fake_record(folder: Path, case, seed: int, acc: float, step_seconds: dict | None = None,
+                nmi: float | None = None) -> None:
     from dscsc_core.registry import load_registry
 
-    scores = {name: {"acc": acc, "nmi": acc, "ari": acc, "seconds": 1.0} for name in ("spectral", "dsc-post")}
+    scores = {name: {"acc": acc, "nmi": acc if nmi is None else nmi, "ari": acc, "seconds": 1.0}
+              for name in ("spectral", "dsc-post")}
     fingerprint = case.fingerprint(load_registry(strict=True))
     record = {"case": case.name, "group": "", "seed": seed, "fingerprint": fingerprint, "train_s": 60.0,
               "scores": scores, "config": {}, "step_seconds": step_seconds or {}}
@@ -55,6 +57,11 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
     assert by_name(suites["table4"], "DRH").fingerprint(registry) == \
         by_name(suites["dscnet"], "dscnet-orl").fingerprint(registry)
     assert len({case.fingerprint(registry) for case in suites["fig3"]}) == len(suites["fig3"])
+    # The recipe on DSC-Net's own reading of the files: the generic mat source, rows reshaped row-major.
+    as_read = by_name(suites["dscnet-as-reference"], "dscnet-coil20, images as DSC-Net reads them")
+    assert as_read.layers[-1]["dataset"] == "mat"
+    assert as_read.layers[-1]["params"]["dataset"] == {"path": "coil20/COIL20.mat", "order": "row"}
+    assert as_read.fingerprint(registry) != by_name(suites["dscnet"], "dscnet-coil20").fingerprint(registry)
 
 
 def test_report_from_stored_runs(tmp_path):
@@ -67,6 +74,11 @@ def test_report_from_stored_runs(tmp_path):
         fake_record(tmp_path, by_name(suites["fig3"], "orl k=0"), seed, 0.6)
         fake_record(tmp_path, by_name(suites["dscnet-l1"], "DSCNet-L1 orl"), seed, 0.7)
     fake_record(tmp_path, by_name(suites["shallow"], "SSC orl"), 0, 0.65)
+    # Seed 0 equals the reference's seed-0 figures of the reference file, seed 1 does not.
+    reference = tomllib.loads((ROOT / "benchmarks" / "reference-dscnet.toml").read_text())["from_scratch"]["orl"]
+    as_read = by_name(suites["dscnet-as-reference"], "dscnet-orl, images as DSC-Net reads them")
+    fake_record(tmp_path, as_read, 0, reference["acc"][0] / 100, nmi=reference["nmi"][0] / 100)
+    fake_record(tmp_path, as_read, 1, reference["acc"][1] / 100, nmi=0.5)
     output = tmp_path / "results.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets", "orl",
                     "--seeds", "2", "--runs", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
@@ -89,6 +101,8 @@ def test_report_from_stored_runs(tmp_path):
     assert "| DSCNet-L2 | 75.00 ± 0.00 (86.00) |" in text and "| DSCSC | 85.00 ± 7.07 (90.75) |" in text
     assert "| KSSC | not run (71.43) | not run (80.70) | - |" in text
     assert "not run (—)" in text  # S2ConvSCN has no NMI in the paper
+    assert "| orl | dscsc `--preset dscnet-orl`, images as DSC-Net reads them | 2 |" in text
+    assert "- orl: the same ACC and NMI (to the reported 0.01 %) as the reference on 1 of 2 seeds" in text
     assert "Machine:" in text and "Command:" in text
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, invoke
 from sklearn.linear_model import ElasticNet, Lasso, orthogonal_mp
 
-from conftest import assert_one_line_error, invoke
 from dscsc_core import DataError, PluginError, SelfExpressionSolver
 from dscsc_plugins.solvers import (
     ElasticNetSubspaceClustering,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.sparse.linalg import ArpackError, svds
 from scipy.sparse.csgraph import laplacian
+from scipy.sparse.linalg import ArpackError, svds
 from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.cluster._spectral import cluster_qr, discretize
 from sklearn.preprocessing import normalize

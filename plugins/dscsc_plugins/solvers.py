@@ -76,7 +76,8 @@ class SparseSubspaceClustering(SelfExpressionSolver):
     name = "ssc"
     summary = "SSC (Elhamifar & Vidal 2013): l1 self-expression with a noise term, by ADMM on all columns"
     params = (
-        Param("fit_alpha", float, 20.0, "SSC's alpha: fit weight lambda = alpha / mu, mu the coherence bound (SSC's code: 20)",
+        Param("fit_alpha", float, 20.0,
+              "SSC's alpha: fit weight lambda = alpha / mu, mu the coherence bound (SSC's code: 20)",
               min=1e-6),
         NORMALIZE, ITERATIONS, TOLERANCE,
     )
@@ -90,7 +91,8 @@ class ElasticNetSubspaceClustering(SelfExpressionSolver):
     summary = "EnSC (You et al. 2016): elastic-net self-expression, by ADMM on all columns"
     params = (
         Param("tradeoff", float, 0.9, "lambda: l1 share of the penalty lambda|c|_1 + (1-lambda)/2 |c|^2", min=0, max=1),
-        Param("fit_gamma", float, 50.0, "EnSC's gamma: fit weight over the coherence bound (EnSC's code: 50)", min=1e-6),
+        Param("fit_gamma", float, 50.0, "EnSC's gamma: fit weight over the coherence bound (EnSC's code: 50)",
+              min=1e-6),
         NORMALIZE, ITERATIONS, TOLERANCE,
     )
 
@@ -104,7 +106,8 @@ class KernelSparseSubspaceClustering(SelfExpressionSolver):
     summary = "KSSC (Patel & Vidal 2014): SSC in a kernel's feature space (RBF or polynomial), by ADMM"
     params = (
         Param("kernel", str, "rbf", "rbf or polynomial", choices=("rbf", "polynomial")),
-        Param("kernel_gamma", float, None, "RBF / polynomial gamma; default 1 / (D · variance), as scikit-learn's 'scale'",
+        Param("kernel_gamma", float, None,
+              "RBF / polynomial gamma; default 1 / (D · variance), as scikit-learn's 'scale'",
               min=1e-12),
         Param("degree", int, 2, "polynomial degree", min=1, max=10),
         Param("fit_alpha", float, 20.0, "fit weight over the coherence bound, as ssc's fit_alpha", min=1e-6),
@@ -227,7 +230,8 @@ class LowRankRepresentation(SelfExpressionSolver):
     name = "lrr"
     summary = "LRR (Liu et al. 2013): nuclear norm plus column-sparse errors, inexact ALM on the row space"
     params = (
-        Param("lam", float, 1.0, "weight lambda of the l2,1 error term (below about 0.5 the errors absorb unit-length samples)",
+        Param("lam", float, 1.0,
+              "weight lambda of the l2,1 error term (below about 0.5 the errors absorb unit-length samples)",
               min=1e-12),
         Param("energy", float, 0.999, "share of the data's energy the row-space basis keeps (1: all of it)",
               min=1e-6, max=1),
