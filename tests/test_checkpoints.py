@@ -54,7 +54,9 @@ def test_killed_process_resumes_to_the_same_result(tmp_path):
             "--epochs", "40", "--checkpoint-every", "2", "--seed", "1", "--no-figures", "--json"]
     code = "import sys; from dscsc_cli.main import main; sys.argv = ['dscsc', *sys.argv[1:]]; main()"
     full, interrupted = tmp_path / "full", tmp_path / "interrupted"
-    subprocess.run([sys.executable, "-c", code, "run", *args, "--out", str(full)], check=True, capture_output=True)
+    # The uninterrupted run goes beside the interrupted one (two cores): the same result either way.
+    whole = subprocess.Popen([sys.executable, "-c", code, "run", *args, "--out", str(full)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     process = subprocess.Popen([sys.executable, "-c", code, "run", *args, "--out", str(interrupted)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -68,6 +70,7 @@ def test_killed_process_resumes_to_the_same_result(tmp_path):
     resumed = subprocess.run([sys.executable, "-c", code, "run", "--resume", str(interrupted), "--no-figures"],
                              capture_output=True, text=True, env={**os.environ})
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert whole.wait(timeout=120) == 0, whole.stderr.read()[-2000:]
     assert np.array_equal(np.load(full / "coef.npy"), np.load(interrupted / "coef.npy"))
     assert np.array_equal(np.load(full / "labels.npy"), np.load(interrupted / "labels.npy"))
     first, second = (json.loads((d / "result.json").read_text())["metrics"] for d in (full, interrupted))

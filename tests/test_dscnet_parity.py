@@ -40,6 +40,7 @@ CASES = {
                               "clusterer": {"ratio": 0.04, "dim": 12, "power": 8.0}}),
         reference_loss={1: 47927228.0, 2: 17469000.0, 10: 8043048.5, 20: 4713747.0, 40: 1700451.0},
         reference_acc=0.8639,  # 86.39 for each clustering seed 0-2
+        clustering_seeds=(0,),  # so one clustering says it (COIL20's C clusters the same for every seed)
     ),
 }
 # DSC-Net's handling everywhere: its images (the .mat rows reshaped row-major, as its weights were trained
@@ -72,10 +73,11 @@ def test_pretrained_dscnet_fine_tunes_to_the_reference(registry, name):
         assert losses[step] == pytest.approx(expected, rel=2e-5), f"step {step}"
     assert set(result.summary["final_losses"]) == {"drh", "sem", "total"}  # no SCH term without β
 
-    # The run itself clustered with seed 0 (its own seed); seeds 1 and 2 are clustered here.
-    assert run.config.seed == SEEDS[0]
+    # The run itself clustered with seed 0 (its own seed); the other seeds are clustered here.
+    seeds = case.get("clustering_seeds", SEEDS)
+    assert run.config.seed == seeds[0]
     accuracies = [result.metrics["acc"]] + [clustering_scores(run.data.labels, run.components["clusterer"].fit_predict(
-        result.coef, case["n_clusters"], seed=seed).labels)["acc"] for seed in SEEDS[1:]]
+        result.coef, case["n_clusters"], seed=seed).labels)["acc"] for seed in seeds[1:]]
     assert abs(statistics.mean(accuracies) - case["reference_acc"]) <= 0.01
 
 
