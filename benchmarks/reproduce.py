@@ -27,17 +27,15 @@ import argparse
 import datetime
 import os
 import platform
-import signal
 import statistics
 import sys
-import threading
 import tomllib
 from pathlib import Path
 
 import torch
 
 from dscsc_core.benchmark import BenchCase, RecordStore, run_bench, summarise
-from dscsc_core.checkpoint import TrainingInterrupted
+from dscsc_core.checkpoint import TrainingInterrupted, stop_requests
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import Registry, load_registry
 
@@ -203,13 +201,13 @@ def reference_figures() -> dict:
         return tomllib.load(handle)
 
 
-def parity_table(registry, records) -> list[str]:
+def parity_table(records, reference: dict) -> list[str]:
     """The dscnet recipe beside the reference implementation's measured figures (same Stage I budget).
 
     Seconds per step come from the quiet-machine timing in the reference file where it has them
     (the stored runs shared the CPU), else from the runs' own records."""
-    figures_file = reference_figures()
-    reference, quiet = figures_file.get("from_scratch", {}), figures_file.get("dscsc_step_s", {})
+    quiet = reference.get("dscsc_step_s", {})
+    reference = reference.get("from_scratch", {})
     ours = {s.case: s for s in summarise(records, "dsc-post")}
     lines = ["| dataset | implementation | seeds | ACC % | NMI % | Stage I s / step | Stage II s / step |",
              "|---|---|---|---|---|---|---|"]
@@ -232,9 +230,9 @@ def parity_table(registry, records) -> list[str]:
     return lines
 
 
-def same_seed_agreement(records) -> list[str]:
+def same_seed_agreement(records, reference: dict) -> list[str]:
     """Per seed, the recipe on DSC-Net's reading of the images against the reference's own runs."""
-    reference = reference_figures().get("from_scratch", {})
+    reference = reference.get("from_scratch", {})
     lines = []
     for dataset in REFERENCE_READING:
         figures = reference.get(dataset, {})
@@ -359,7 +357,8 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
     main_records = stored(registry, store, all_suites["main"], seeds)
     dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
     as_read_records = stored(registry, store, all_suites["dscnet-as-reference"], seeds)
-    agreement = same_seed_agreement(as_read_records)
+    reference = reference_figures()
+    agreement = same_seed_agreement(as_read_records, reference)
     t4_records = stored(registry, store, all_suites["table4"], seeds)
     sweep_lines, points = sweep(stored(registry, store, all_suites["fig3"], sweep_seeds))
     baseline_records = (stored(registry, store, all_suites["shallow"], SHALLOW_SEEDS)
@@ -369,7 +368,6 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
                         + stored(registry, store, all_suites["dasc"], seeds))
     figure = output.parent / "figures" / "orl-k-sweep.png"  # beside the report it belongs to
     plotted = bool(points) and plot_sweep(points, figure)
-    reference = reference_figures()
     notes = HERE / "results-notes.md"
     parts = [
         "# Reproduction results", "",
@@ -379,7 +377,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
         "or best epoch. Both clusterers score the same learned C.", "",
         f"- Command: `{command}`", f"- Machine: {machine}", "",
         "## Parity: the dscnet recipe against DSC-Net's reference implementation", "",
-        *parity_table(registry, dscnet_records + as_read_records), "",
+        *parity_table(dscnet_records + as_read_records, reference), "",
         *([f"Reference figures: {reference['measured']}", ""] if "measured" in reference else []),
         *(["Same seed, same images: DSC-Net's code reshapes each .mat row row-major, so it trains on transposed "
            "images, and draws its layers' starting weights from `torch.manual_seed(seed)` in the order dscsc does. "
@@ -409,14 +407,6 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
     return "\n".join(parts)
 
 
-def stop_on_signals() -> threading.Event:
-    """An event that Ctrl-C or SIGTERM sets: the run in progress then checkpoints and stops."""
-    requested = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: requested.set())
-    return requested
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default=",".join(DEFAULT_SUITES))
@@ -438,14 +428,14 @@ def main() -> None:
         print(record.progress_line(reused), flush=True)
 
     if not args.report_only:
-        stop = stop_on_signals()
-        for suite in args.suite.split(","):
-            suite_seeds = {"fig3": sweep_seeds, "shallow": SHALLOW_SEEDS}.get(suite, seeds)
-            try:
-                run_bench(registry, all_suites[suite], suite_seeds, CLUSTERERS, args.runs, on_record=progress,
-                          should_stop=stop.is_set)
-            except TrainingInterrupted as stopped:
-                sys.exit(f"stopped: {stopped}; the same command continues it")
+        with stop_requests() as stop:
+            for suite in args.suite.split(","):
+                suite_seeds = {"fig3": sweep_seeds, "shallow": SHALLOW_SEEDS}.get(suite, seeds)
+                try:
+                    run_bench(registry, all_suites[suite], suite_seeds, CLUSTERERS, args.runs, on_record=progress,
+                              should_stop=stop.is_set)
+                except TrainingInterrupted as stopped:
+                    sys.exit(f"stopped: {stopped}; the same command continues it")
     command = (f"python benchmarks/reproduce.py --seeds {args.seeds} --sweep-seeds {args.sweep_seeds} "
                f"--datasets {args.datasets}")
     text = render(registry, all_suites, args.runs, seeds, sweep_seeds, command, machine_line(args.threads),

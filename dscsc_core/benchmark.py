@@ -142,8 +142,8 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
         raise DataError(f"benchmark case '{case.name}' needs a labelled dataset; '{prepared.data.name}' has no labels")
     names = list(clusterers)
     extra = {name: registry.create("clusterer", name) for name in names if name != prepared.config.clusterer}
-    stopped = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    resume = Checkpoint.load(stopped) if stopped is not None and stopped.is_file() else None
+    checkpoint_file = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    resume = Checkpoint.load(checkpoint_file) if checkpoint_file is not None and checkpoint_file.is_file() else None
     result = execute(prepared, stage1_cache=stage1_cache, clusterers=extra, checkpoint_dir=checkpoint_dir,
                      resume=resume, should_stop=should_stop)
     scores = {name: {**result.clusterings[name].scores, "seconds": result.clusterings[name].seconds} for name in names}
@@ -186,11 +186,11 @@ def run_bench(
             record = store.find(case, fingerprint, seed)
             reused = record is not None and set(clusterers) <= set(record.scores)
             if not reused:
-                stopped = Path(folder) / CHECKPOINT_FOLDER / case.name / f"seed{seed}-{fingerprint[:12]}"
+                checkpoint_dir = Path(folder) / CHECKPOINT_FOLDER / case.name / f"seed{seed}-{fingerprint[:12]}"
                 record = run_case(registry, case, seed, clusterers, Path(folder) / STAGE1_FOLDER, datasets,
-                                  stopped, should_stop)
+                                  checkpoint_dir, should_stop)
                 store.save(case, record)
-                shutil.rmtree(stopped, ignore_errors=True)  # the run finished: its checkpoint has served
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run finished: its checkpoint has served
             records.append(record)
             if on_record is not None:
                 on_record(record, reused)

@@ -7,8 +7,11 @@ exactly where an uninterrupted one with the same seed would.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,23 @@ class TrainingInterrupted(DscscError):
     def __init__(self, message: str, checkpoint_dir: Path | str | None = None):
         super().__init__(message)
         self.checkpoint_dir = checkpoint_dir
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """An event that Ctrl-C and SIGTERM set, so training stops after the current epoch with a checkpoint.
+
+    The previous handlers come back on exit; a caller passes ``event.is_set`` as ``should_stop``.
+    """
+    requested = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: requested.set())
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def fingerprint(settings: dict[str, Any]) -> str:

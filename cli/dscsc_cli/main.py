@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +119,7 @@ def _checkpoint(run_dir: Path | None):
 
 def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
                     figures: bool = True, checkpoint=None, stage1_cache: Path | None = None) -> None:
+    from dscsc_core.checkpoint import stop_requests
     from dscsc_core.outputs import clear_run_files, write_result
     from dscsc_core.runner import execute, prepare, resolve_config
 
@@ -129,7 +128,7 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
     prepared = prepare(resolve_config(registry, *layers), registry)
     if out is not None and checkpoint is None:
         clear_run_files(out)  # the folder is this run's now: no earlier run's file may stay beside its own
-    with StageProgress() as progress, _stop_requests() as stop_requested:
+    with StageProgress() as progress, stop_requests() as stop_requested:
         result = execute(prepared, on_epoch=progress.update, checkpoint_dir=out, resume=checkpoint,
                          should_stop=stop_requested.is_set, stage1_cache=stage1_cache)
     if out is not None:
@@ -244,20 +243,6 @@ def _clusterer_names(registry, listed: str, default: str | None = None) -> list[
     for name in names:
         registry.get("clusterer", name)
     return names
-
-
-@contextlib.contextmanager
-def _stop_requests():
-    """Ctrl-C and SIGTERM ask training to stop after the current epoch, saving a checkpoint first."""
-    requested = threading.Event()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: requested.set())
-    try:
-        yield requested
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @plugins_app.command("list")
