@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.sparse.csgraph import laplacian
+from sklearn.cluster import KMeans
 
 from dscsc_core import Clusterer, Clustering, DataError, ParameterError, PluginError, SelfExpressionRegularizer
 from dscsc_core.interfaces import symmetric_affinity
@@ -272,3 +274,25 @@ def test_spectral_labels_survive_a_nearly_isolated_sample():
     assert clustering_accuracy(np.repeat(np.arange(3), 10), labels[:30]) == 1.0
     for assign in ("kmeans", "cluster_qr"):
         assert clustering_accuracy(np.repeat(np.arange(3), 10), spectral_labels(affinity, 3, 0, assign)[:30]) == 1.0
+
+
+def test_spectral_with_normalize_rows_is_ng_jordan_weiss():
+    """Rows of the normalised-Laplacian eigenvectors scaled to unit length, then k-means: on a sparse
+    four-block graph (where scikit-learn's unscaled embedding gives another partition) the clusterer's
+    labels are the partition of that recipe computed by hand."""
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(4), 15)
+    same = truth[:, None] == truth[None, :]
+    affinity = np.where(same & (rng.random((60, 60)) < 0.15), rng.uniform(0.01, 1.0, (60, 60)), 0.0)
+    affinity += np.where(~same & (rng.random((60, 60)) < 0.02), 0.05, 0.0)
+    affinity = (affinity + affinity.T) / 2 + 1e-6
+    _, vectors = np.linalg.eigh(laplacian(affinity, normed=True))
+    rows = vectors[:, :4] / np.linalg.norm(vectors[:, :4], axis=1, keepdims=True)
+    by_hand = KMeans(4, random_state=0, n_init=10).fit_predict(rows)
+    normalised = SpectralClusterer(normalize_rows=True, assign_labels="kmeans").fit_predict(affinity, 4, 0).labels
+    unscaled = SpectralClusterer(assign_labels="kmeans").fit_predict(affinity, 4, 0).labels
+    assert clustering_accuracy(by_hand, normalised) == 1.0
+    assert clustering_accuracy(by_hand, unscaled) < 1.0
+    assert SpectralClusterer().normalize_rows is False
+    with pytest.raises(ParameterError, match="normalize_rows"):
+        SpectralClusterer(normalize_rows="sometimes")

@@ -9,6 +9,7 @@ from scipy.sparse.csgraph import laplacian
 from scipy.sparse.linalg import ArpackError, svds
 from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.cluster._spectral import cluster_qr, discretize
+from sklearn.manifold import spectral_embedding
 from sklearn.preprocessing import normalize
 
 from dscsc_core import Clusterer, Clustering, DataError, Param, symmetric_affinity
@@ -22,31 +23,41 @@ _ASSIGN = Param("assign_labels", str, "discretize", "how spectral embedding beco
 _ILL_CONDITIONED = 1e-10
 
 
-def spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_labels: str) -> np.ndarray:
+def spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_labels: str,
+                    normalize_rows: bool = False) -> np.ndarray:
+    """scikit-learn's spectral clustering of ``affinity``; with ``normalize_rows``, each sample's
+    embedding is scaled to unit length first (Ng, Jordan & Weiss), as SSC's reference code does."""
     degrees = affinity.sum(axis=1)
     floor = _ILL_CONDITIONED * np.median(degrees)
     if degrees.min() < floor:
         # A uniform link of that weight between all samples ties (nearly) isolated samples to the rest.
-        return _dense_spectral_labels(affinity + floor / len(affinity), n_clusters, seed, assign_labels)
-    model = SpectralClustering(
-        n_clusters=n_clusters, affinity="precomputed", assign_labels=assign_labels, random_state=seed
-    )
-    with warnings.catch_warnings():
-        # A graph that is not fully connected is a property of the data, reported by the metrics.
-        warnings.filterwarnings("ignore", message="Graph is not fully connected")
-        return model.fit_predict(affinity)
+        embedding = _dense_spectral_embedding(affinity + floor / len(affinity), n_clusters)
+    elif normalize_rows:
+        embedding = spectral_embedding(affinity, n_components=n_clusters, random_state=seed, drop_first=False)
+    else:
+        model = SpectralClustering(
+            n_clusters=n_clusters, affinity="precomputed", assign_labels=assign_labels, random_state=seed
+        )
+        with warnings.catch_warnings():
+            # A graph that is not fully connected is a property of the data, reported by the metrics.
+            warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            return model.fit_predict(affinity)
+    return _assigned(normalize(embedding) if normalize_rows else embedding, n_clusters, seed, assign_labels)
 
 
-def _dense_spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, assign_labels: str) -> np.ndarray:
-    """scikit-learn's normalised spectral embedding, computed by a dense eigendecomposition, then the
-    same label assignment (k-means, discretisation or QR)."""
+def _dense_spectral_embedding(affinity: np.ndarray, n_clusters: int) -> np.ndarray:
+    """scikit-learn's normalised spectral embedding, computed by a dense eigendecomposition."""
     lap, degree_roots = laplacian(affinity, normed=True, return_diag=True)
     np.fill_diagonal(lap, 1.0)
     _, vectors = np.linalg.eigh(lap)
     embedding = vectors[:, :n_clusters] / np.where(degree_roots > 0, degree_roots, 1.0)[:, None]
     # The sign of each eigenvector is arbitrary: make its largest entry positive, as scikit-learn does.
     peaks = embedding[np.abs(embedding).argmax(axis=0), np.arange(n_clusters)]
-    embedding = embedding * np.where(peaks < 0, -1.0, 1.0)
+    return embedding * np.where(peaks < 0, -1.0, 1.0)
+
+
+def _assigned(embedding: np.ndarray, n_clusters: int, seed: int, assign_labels: str) -> np.ndarray:
+    """Labels from a spectral embedding, as scikit-learn's SpectralClustering assigns them."""
     if assign_labels == "kmeans":
         return KMeans(n_clusters, random_state=seed, n_init=10).fit_predict(embedding)
     if assign_labels == "cluster_qr":
@@ -57,11 +68,17 @@ def _dense_spectral_labels(affinity: np.ndarray, n_clusters: int, seed: int, ass
 class SpectralClusterer(Clusterer):
     name = "spectral"
     summary = "spectral clustering on A = (|C| + |C|^T)/2, as the paper describes (seeded)"
-    params = (_ASSIGN,)
+    params = (
+        _ASSIGN,
+        Param("normalize_rows", bool, False,
+              "scale each sample's spectral embedding to unit length before assigning labels (Ng-Jordan-Weiss, "
+              "as SSC's and SSC-OMP's reference code); off: scikit-learn's SpectralClustering, as DSC-Net"),
+    )
 
     def cluster(self, coef, n_clusters, seed):
         affinity = symmetric_affinity(coef)
-        return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels), affinity)
+        return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels, self.normalize_rows),
+                          affinity)
 
 
 def keep_dominant_coefficients(coef: np.ndarray, ratio: float) -> np.ndarray:
