@@ -136,6 +136,9 @@ class Trainer:
         self.settings = settings or {}
         # C -> labels (the run's clusterer): S2ConvSCN's and DASC's terms, when pseudo_label_every > 0.
         self.pseudo_labeler = pseudo_labeler
+        # The stage now training and when it started: a checkpoint adds its seconds so far, so a
+        # resumed run's timings count every session, the interrupted one too.
+        self._clock: tuple[str, float] = ("", 0.0)
 
     @property
     def _stage1_scale(self) -> float:
@@ -187,6 +190,7 @@ class Trainer:
                 result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
 
         start = time.perf_counter()
+        self._clock = ("finetune_s", start)
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         network.attach_self_expression(x.shape[0], cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
         if self._self_supervised and cfg.pseudo_label_weight > 0:
@@ -232,6 +236,7 @@ class Trainer:
     def _run_stage1(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                     resume: Checkpoint | None, on_stage1: Callable[[StageOne], None] | None) -> None:
         start = time.perf_counter()
+        self._clock = ("pretrain_s", start)
         result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
         result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
         if on_stage1 is not None:
@@ -419,10 +424,16 @@ class Trainer:
         self.checkpointer(Checkpoint(
             stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
             [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
-            dict(result.timings), _cuda_rng(), self.settings, dict(result.feature_scale),
+            self._timings_so_far(result), _cuda_rng(), self.settings, dict(result.feature_scale),
         ))
         if stop:
             raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
+
+    def _timings_so_far(self, result: TrainingResult) -> dict[str, float]:
+        key, started = self._clock
+        timings = dict(result.timings)
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
+        return timings
 
     @staticmethod
     def _step(optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:

@@ -41,8 +41,12 @@ def test_resume_matches_an_uninterrupted_run(registry, tmp_path, stop_at):
     assert stopped.value.checkpoint_dir == tmp_path and "dscsc run" not in str(stopped.value)
     state = Checkpoint.load(tmp_path / CHECKPOINT)
     assert (state.stage, state.epoch) == (("pretrain", 3) if stop_at == 3 else ("finetune", 3))
+    # The interrupted session's seconds travel with the checkpoint and count in the resumed run's timings.
+    running = f"{state.stage}_s"
+    assert state.timings.get(running, 0.0) > 0.0
     resumed = execute(prepare(resolve_config(registry, state.settings), registry), checkpoint_dir=tmp_path,
                       resume=state)
+    assert getattr(resumed.timings, running) > state.timings[running]
     assert np.array_equal(full.coef, resumed.coef)
     assert np.array_equal(full.labels, resumed.labels)
     assert full.metrics == resumed.metrics
