@@ -201,13 +201,12 @@ def reference_figures() -> dict:
         return tomllib.load(handle)
 
 
-def parity_table(records, reference: dict) -> list[str]:
+def parity_table(records, figures: dict) -> list[str]:
     """The dscnet recipe beside the reference implementation's measured figures (same Stage I budget).
 
     Seconds per step come from the quiet-machine timing in the reference file where it has them
     (the stored runs shared the CPU), else from the runs' own records."""
-    quiet = reference.get("dscsc_step_s", {})
-    reference = reference.get("from_scratch", {})
+    quiet, reference = figures.get("dscsc_step_s", {}), figures.get("from_scratch", {})
     ours = {s.case: s for s in summarise(records, "dsc-post")}
     lines = ["| dataset | implementation | seeds | ACC % | NMI % | Stage I s / step | Stage II s / step |",
              "|---|---|---|---|---|---|---|"]
@@ -230,9 +229,9 @@ def parity_table(records, reference: dict) -> list[str]:
     return lines
 
 
-def same_seed_agreement(records, reference: dict) -> list[str]:
+def same_seed_agreement(records, figures: dict) -> list[str]:
     """Per seed, the recipe on DSC-Net's reading of the images against the reference's own runs."""
-    reference = reference.get("from_scratch", {})
+    reference = figures.get("from_scratch", {})
     lines = []
     for dataset in REFERENCE_READING:
         figures = reference.get(dataset, {})

@@ -189,8 +189,7 @@ class Trainer:
             with torch.no_grad():
                 result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
 
-        start = time.perf_counter()
-        self._clock = ("finetune_s", start)
+        self._clock = ("finetune_s", time.perf_counter())
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         network.attach_self_expression(x.shape[0], cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
         if self._self_supervised and cfg.pseudo_label_weight > 0:
@@ -198,7 +197,7 @@ class Trainer:
         if self._self_supervised and cfg.adversarial_weight > 0:
             network.attach_discriminator(n_clusters, cfg.adversarial_dim)
         self._finetune(network, x, result, resume)
-        result.timings["finetune_s"] = result.timings.get("finetune_s", 0.0) + time.perf_counter() - start
+        result.timings = self._timings_so_far(result)
 
         with torch.no_grad():
             assert network.self_expression is not None
@@ -235,10 +234,9 @@ class Trainer:
     # ------------------------------------------------------------------ Stage I
     def _run_stage1(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                     resume: Checkpoint | None, on_stage1: Callable[[StageOne], None] | None) -> None:
-        start = time.perf_counter()
-        self._clock = ("pretrain_s", start)
+        self._clock = ("pretrain_s", time.perf_counter())
         result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
-        result.timings["pretrain_s"] = result.timings.get("pretrain_s", 0.0) + time.perf_counter() - start
+        result.timings = self._timings_so_far(result)
         if on_stage1 is not None:
             on_stage1(StageOne(
                 fingerprint="", network={k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
