@@ -128,7 +128,7 @@ def test_preset_smoke_run_with_tiny_epochs(registry, name):
     assert set(result.history[-1].losses) == {"drh", "sch", "sem", "total"}  # every term of eq. 11 trained
 
 
-S2CONVSCN = {"s2convscn-orl": "dscnet-orl", "s2convscn-coil20": "dscnet-coil20", "s2convscn-yaleb": "dscnet-yaleb"}
+S2CONVSCN = {f"s2convscn-{name}": f"dscnet-{name}" for name in ("orl", "umist", "coil20", "mnist1000", "yaleb")}
 SELF_SUPERVISION = ("pseudo_label_every", "label_agreement_weight", "pseudo_label_weight")
 DASC = {f"dasc-{name}": f"dscnet-{name}" for name in ("orl", "umist", "coil20", "mnist1000", "yaleb")}
 ADVERSARIAL = ("pseudo_label_every", "adversarial_weight", "adversarial_margin", "adversarial_dim",
