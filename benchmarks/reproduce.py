@@ -126,7 +126,7 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
                     for name in datasets for method, solver, params in SHALLOW_METHODS],
         "dscnet-l1": [preset_case(registry, DSCNET_OF[name], {"regularizer": "l1"}, f"DSCNet-L1 {name}", data_root)
                       for name in datasets],
-        # S2ConvSCN-L2 / -L1 on every dataset (the paper reports ORL, Yale B and COIL20); the recipe's Stage I is reused.
+        # S2ConvSCN-L2 / -L1 on every dataset (the paper reports ORL, Yale B, COIL20); the recipe's Stage I is reused.
         "s2convscn": [preset_case(registry, S2CONVSCN_OF[name], overrides, f"S2ConvSCN-{norm} {name}",
                                   data_root)
                       for name in datasets
@@ -167,7 +167,8 @@ def mean_std(values: list[float]) -> str:
 
 
 def step_seconds(records, case: str, stage: str) -> str:
-    values = [r.step_seconds[stage] for r in records if r.case == case and stage in r.step_seconds]
+    # 0 is no measurement: a run resumed before checkpoints carried a reused Stage I's cost recorded 0 for it.
+    values = [r.step_seconds[stage] for r in records if r.case == case and r.step_seconds.get(stage, 0) > 0]
     return f"{statistics.mean(values):.3f}" if values else "-"
 
 

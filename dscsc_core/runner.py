@@ -33,7 +33,7 @@ from .outputs import CHECKPOINT
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
 from .stage1_cache import StageOneCache, stage1_fingerprint
-from .trainer import EpochCallback, Trainer, TrainingResult
+from .trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
 
 
 def resolve_device(name: str) -> torch.device:
@@ -352,7 +352,7 @@ def execute(
     if solver is not None:
         trained = _solve(solver, trained.embedding.astype(np.float64), trained)
     return _finish(run, trained, StageOneUse(trained.stage1_reused, stage1_key,
-                                             stored.seconds if stored is not None else None), clusterers)
+                                             trained.timings.get(STAGE1_STORED_S)), clusterers)
 
 
 def _solve(solver, data: np.ndarray, trained: TrainingResult) -> TrainingResult:

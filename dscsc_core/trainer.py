@@ -56,6 +56,8 @@ Evaluator = Callable[[np.ndarray], dict[str, float]]
 
 # Initial weights are drawn at most this many times while the autoencoder starts dead.
 MAX_INITIAL_DRAWS = 10
+# The timings key holding what a reused (stored) Stage I cost when it ran.
+STAGE1_STORED_S = "stage1_stored_s"
 
 # Which settings feed each loss term: named when a term stops being finite.
 _TERM_SETTINGS = {
@@ -173,6 +175,7 @@ class Trainer:
         if resume is not None:
             result.history = [EpochReport(**report) for report in resume.history]
             result.timings = dict(resume.timings)
+            result.stage1_reused = STAGE1_STORED_S in result.timings
             result.pretrain_epochs_run = resume.pretrain_epochs_run
             result.feature_scale = dict(resume.feature_scale)
 
@@ -255,6 +258,9 @@ class Trainer:
         result.pretrain_epochs_run = stage1.pretrain_epochs_run
         result.dead_starts = stage1.dead_starts
         result.timings["pretrain_s"] = 0.0
+        # Kept in the timings so that a checkpoint carries it: a run resumed in Stage II still counts the
+        # reused Stage I at what it cost.
+        result.timings[STAGE1_STORED_S] = stage1.seconds
         result.stage1_reused = True
 
     def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,

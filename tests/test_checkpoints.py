@@ -53,6 +53,22 @@ def test_resume_matches_an_uninterrupted_run(registry, tmp_path, stop_at):
     assert [r.losses for r in full.history] == [r.losses for r in resumed.history]
 
 
+def test_resumed_run_counts_a_reused_stage_one_at_its_cost(registry, tmp_path):
+    """A run that reused a stored Stage I and was stopped in Stage II still counts that Stage I once resumed."""
+    cache, folder = tmp_path / "stage1", tmp_path / "run"
+    first = execute(prepare(resolve_config(registry, SETTINGS), registry), stage1_cache=cache)
+    with pytest.raises(TrainingInterrupted):
+        execute(prepare(resolve_config(registry, SETTINGS), registry), stage1_cache=cache, checkpoint_dir=folder,
+                should_stop=stop_after(3))
+    state = Checkpoint.load(folder / CHECKPOINT)
+    assert state.stage == "finetune"
+    resumed = execute(prepare(resolve_config(registry, state.settings), registry), stage1_cache=cache,
+                      checkpoint_dir=folder, resume=state)
+    assert resumed.timings.stage1.reused and resumed.timings.pretrain_s == 0.0
+    assert resumed.timings.stage1.stored_seconds == first.timings.pretrain_s > 0.0
+    assert resumed.timings.stage1_s == first.timings.pretrain_s
+
+
 def test_killed_process_resumes_to_the_same_result(tmp_path):
     args = ["--dataset", "synthetic", "--subspaces", "3", "--per-subspace", "15", "--pretrain-epochs", "40",
             "--epochs", "40", "--checkpoint-every", "2", "--seed", "1", "--no-figures", "--json"]
