@@ -92,8 +92,7 @@ SHALLOW_METHODS = (
 )
 SHALLOW_SEEDS = range(1)
 S2CONVSCN_OF = {name: preset.replace("dscnet-", "s2convscn-") for name, preset in DSCNET_OF.items()}
-DASC_OF = {"orl": "dasc-orl", "yaleb-2432": "dasc-yaleb", "umist": "dasc-umist", "mnist1000": "dasc-mnist1000",
-           "coil20": "dasc-coil20"}
+DASC_OF = {name: preset.replace("dscnet-", "dasc-") for name, preset in DSCNET_OF.items()}
 # Table 4 of the paper (ORL, ACC / NMI %): its rows, as presets and the overrides that remove a module.
 TABLE4 = (
     ("DRH", "dscnet-orl", {}, (86.00, 90.34)),

@@ -47,8 +47,12 @@ class TrainingResult:
     # Mean squared norm of the encoder features at the end of Stage I and after Stage II: a
     # label-free sign of Stage II shrinking (collapsing) the features.
     feature_scale: dict[str, float] = field(default_factory=dict)
-    stage1_reused: bool = False
     dead_starts: int = 0  # initial weights redrawn because the encoder got no gradient (see Trainer._live_network)
+
+    @property
+    def stage1_reused(self) -> bool:
+        """Whether Stage I was restored from a stored run (its cost is then in the timings, checkpoints too)."""
+        return STAGE1_STORED_S in self.timings
 
 
 EpochCallback = Callable[[EpochReport], None]
@@ -175,7 +179,6 @@ class Trainer:
         if resume is not None:
             result.history = [EpochReport(**report) for report in resume.history]
             result.timings = dict(resume.timings)
-            result.stage1_reused = STAGE1_STORED_S in result.timings
             result.pretrain_epochs_run = resume.pretrain_epochs_run
             result.feature_scale = dict(resume.feature_scale)
 
@@ -261,7 +264,6 @@ class Trainer:
         # Kept in the timings so that a checkpoint carries it: a run resumed in Stage II still counts the
         # reused Stage I at what it cost.
         result.timings[STAGE1_STORED_S] = stage1.seconds
-        result.stage1_reused = True
 
     def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                   resume: Checkpoint | None) -> int:
