@@ -9,10 +9,11 @@ Suites: ``shallow`` (the shallow baselines of Tables 2 and 3, one deterministic 
 dataset), ``dscnet-l1`` (DSCNet-L1), ``ae-ssc`` (SSC on the Stage I autoencoder's features),
 ``s2convscn`` (S2ConvSCN-L2/-L1), ``dasc`` (DASC, the ``dasc-*`` presets),
 ``dscnet`` (the DSC-Net-L2 recipe, ``dscnet-*`` presets, beside the reference implementation's
-measured figures in benchmarks/reference-dscnet.toml), ``dscnet-as-reference`` (the same recipe on
-ORL and COIL20 read as DSC-Net's code reads the files, so each seed starts from the reference's own
-weights), ``main`` (DSCSC, Tables 2 and 3), ``table4`` (ORL module ablation) and ``fig3`` (ORL, ACC
-versus k). Every (configuration, seed) trains once and is scored by both clusterers on the same C:
+measured figures in benchmarks/reference-dscnet.toml), ``parity`` (the same recipe with Stage I as long
+as in the reference's side-by-side runs), ``dscnet-as-reference`` (that, on ORL and COIL20 read as
+DSC-Net's code reads the files, so each seed starts from the reference's own weights), ``main``
+(DSCSC, Tables 2 and 3), ``table4`` (ORL module ablation) and ``fig3`` (ORL, ACC versus k). Every
+(configuration, seed) trains once and is scored by both clusterers on the same C:
 `spectral` on A = ½(|C| + |Cᵀ|) as the paper describes, and `dsc-post` (DSC-Net's post-processing).
 Runs are stored under --runs and reused, and so is every finished Stage I (--runs/stage1), so an
 interrupted reproduction resumes where it stopped and the ablations pay for Stage I once. Ctrl-C (or
@@ -38,6 +39,7 @@ from dscsc_core.benchmark import BenchCase, RecordStore, run_bench, summarise
 from dscsc_core.checkpoint import TrainingInterrupted, stop_requests
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import Registry, load_registry
+from dscsc_core.runner import resolve_config
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
@@ -52,8 +54,8 @@ DSCNET_OF = {"orl": "dscnet-orl", "yaleb-2432": "dscnet-yaleb", "umist": "dscnet
 REFERENCE_READING = {"orl": "orl/ORL_32x32.mat", "coil20": "coil20/COIL20.mat"}
 TIME_TARGET_S = {"orl": 120, "umist": 180, "mnist1000": 300, "coil20": 300, "yaleb-2432": 1800}
 SWEEP_K = (0, 5, 10, 15, 20, 25, 30)
-DEFAULT_SUITES = ("shallow", "dscnet-l1", "ae-ssc", "s2convscn", "dasc", "dscnet", "dscnet-as-reference", "main",
-                  "table4", "fig3")
+DEFAULT_SUITES = ("shallow", "dscnet-l1", "ae-ssc", "s2convscn", "dasc", "dscnet", "parity", "dscnet-as-reference",
+                  "main", "table4", "fig3")
 # Tables 2 and 3 of the paper as printed: (ACC, NMI) % per method and dataset, None for its dashes.
 PAPER_TABLES: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "LRSC": {"orl": (67.75, 80.82), "yaleb-2432": (67.43, 77.19), "umist": (67.29, 74.98),
@@ -109,12 +111,17 @@ def preset_case(registry: Registry, name: str, overrides: dict | None = None, la
 
 
 def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]]:
+    budget = reference_stage1_steps()
     return {
         "dscnet": [preset_case(registry, DSCNET_OF[name], data_root=data_root) for name in datasets],
         "main": [preset_case(registry, name, data_root=data_root) for name in datasets],
-        "dscnet-as-reference": [preset_case(registry, DSCNET_OF[name], {"dataset": "mat", "params": {"dataset": {
-            "path": REFERENCE_READING[name], "order": "row"}}}, reference_reading_case(name), data_root)
-                                for name in datasets if name in REFERENCE_READING],
+        # The recipe at the Stage I budget of the reference's side-by-side runs, where the preset's own differs.
+        "parity": [preset_case(registry, DSCNET_OF[name], {"pretrain_epochs": budget[name]}, parity_case_name(name),
+                               data_root) for name in datasets if name in budget],
+        "dscnet-as-reference": [preset_case(registry, DSCNET_OF[name], {
+            "dataset": "mat", "pretrain_epochs": budget[name],
+            "params": {"dataset": {"path": REFERENCE_READING[name], "order": "row"}}}, reference_reading_case(name),
+            data_root) for name in datasets if name in REFERENCE_READING and name in budget],
         "table4": [preset_case(registry, preset, overrides or None, row, data_root)
                    for row, preset, overrides, _ in TABLE4],
         "fig3": [preset_case(registry, "orl", {"params": {"miner": {"k": k}}}, f"orl k={k}", data_root)
@@ -136,6 +143,15 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
         "ae-ssc": [preset_case(registry, DSCNET_OF[name], {"solver": "ssc", "solver_input": "features"},
                                f"AE+SSC {name}", data_root) for name in datasets],
     }
+
+
+def reference_stage1_steps() -> dict[str, int]:
+    """Each dataset's Stage I length in the reference's side-by-side runs: the parity rows train as long."""
+    return {name: int(figures["stage1_steps"]) for name, figures in reference_figures().get("from_scratch", {}).items()}
+
+
+def parity_case_name(dataset: str) -> str:
+    return f"{DSCNET_OF[dataset]}, Stage I as long as the reference's"
 
 
 def reference_reading_case(dataset: str) -> str:
@@ -201,8 +217,9 @@ def reference_figures() -> dict:
         return tomllib.load(handle)
 
 
-def parity_table(records, figures: dict) -> list[str]:
-    """The dscnet recipe beside the reference implementation's measured figures (same Stage I budget).
+def parity_table(records, figures: dict, own_stage1: dict[str, int]) -> list[str]:
+    """The dscnet recipe beside the reference implementation's measured figures at the same Stage I budget,
+    then the recipe at its preset's own Stage I length where that differs (``own_stage1``: preset -> steps).
 
     Seconds per step come from the quiet-machine timing in the reference file where it has them
     (the stored runs shared the CPU), else from the runs' own records."""
@@ -210,22 +227,32 @@ def parity_table(records, figures: dict) -> list[str]:
     ours = {s.case: s for s in summarise(records, "dsc-post")}
     lines = ["| dataset | implementation | seeds | ACC % | NMI % | Stage I s / step | Stage II s / step |",
              "|---|---|---|---|---|---|---|"]
+
+    def row(dataset: str, case: str, label: str) -> None:
+        s, timing = ours[case], quiet.get(dataset)
+        stage1 = f"{timing['stage1']:.3f}" if timing else step_seconds(records, case, "stage1")
+        stage2 = f"{timing['stage2']:.3f}" if timing else step_seconds(records, case, "stage2")
+        lines.append(f"| {dataset} | {label} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | "
+                     f"{stage1} | {stage2} |")
+
     for dataset, preset in DSCNET_OF.items():
         figures = reference.get(dataset)
         if figures:
-            lines.append(f"| {dataset} | reference (XifengGuo/DSC-Net, {figures['stage1_steps']} AE steps) | "
+            steps = figures["stage1_steps"]
+            lines.append(f"| {dataset} | reference (XifengGuo/DSC-Net, {steps} AE steps) | "
                          f"{len(figures['acc'])} | {mean_std(figures['acc'])} | {mean_std(figures['nmi'])} | "
                          f"{figures['stage1_step_s']:.3f} | {figures['stage2_step_s']:.3f} |")
+            if parity_case_name(dataset) in ours:
+                row(dataset, parity_case_name(dataset), f"dscsc `--preset {preset} --pretrain-epochs {steps}`")
+            if reference_reading_case(dataset) in ours:
+                as_read = ours[reference_reading_case(dataset)]
+                lines.append(f"| {dataset} | the same, images as DSC-Net reads them | {len(as_read.seeds)} | "
+                             f"{cell(as_read, 'acc')} | {cell(as_read, 'nmi')} | - | - |")
+            if own_stage1.get(preset) == steps:
+                continue  # the preset's own runs are the row above
         if preset in ours:
-            s, timing = ours[preset], quiet.get(dataset)
-            stage1 = f"{timing['stage1']:.3f}" if timing else step_seconds(records, preset, "stage1")
-            stage2 = f"{timing['stage2']:.3f}" if timing else step_seconds(records, preset, "stage2")
-            lines.append(f"| {dataset} | dscsc `--preset {preset}` | {len(s.seeds)} | {cell(s, 'acc')} | "
-                         f"{cell(s, 'nmi')} | {stage1} | {stage2} |")
-        as_read = ours.get(reference_reading_case(dataset)) if dataset in REFERENCE_READING else None
-        if as_read:
-            lines.append(f"| {dataset} | dscsc `--preset {preset}`, images as DSC-Net reads them | "
-                         f"{len(as_read.seeds)} | {cell(as_read, 'acc')} | {cell(as_read, 'nmi')} | - | - |")
+            length = f" (Stage I {own_stage1[preset]} steps)" if preset in own_stage1 else ""
+            row(dataset, preset, f"dscsc `--preset {preset}`{length}")
     return lines
 
 
@@ -249,16 +276,19 @@ def same_seed_agreement(records, figures: dict) -> list[str]:
     return lines
 
 
-def time_table(records, reference: dict) -> list[str]:
+def time_table(records, reference: dict, own_stage1: dict[str, int]) -> list[str]:
     """Seconds per seed against the targets: measured whole on the quiet machine where the reference
-    file has it (the verdict then follows it), else the stored runs' own mean, which shared the CPU."""
+    file has it for the preset's present Stage I length (``own_stage1``: preset -> steps; the verdict
+    then follows it), else the stored runs' own mean, which shared the CPU."""
     quiet = reference.get("quiet_whole_seed", {})
     lines = ["| dataset | target (one seed, all stages) | stored runs' mean (dsc-post, shared CPU) | "
              "one seed on the quiet machine | met |", "|---|---|---|---|---|"]
     for s in summarise(records, "dsc-post"):
         target = TIME_TARGET_S.get(s.case)
         if target:
-            timed = quiet.get(s.case, {}).get("seconds")
+            measured = quiet.get(s.case, {})
+            current = measured.get("pretrain_epochs") == own_stage1.get(s.case)
+            timed = measured.get("seconds") if current else None
             seconds = timed if timed is not None else s.seconds
             lines.append(f"| {s.case} | {target / 60:.0f} min | {s.seconds / 60:.1f} min | "
                          f"{f'{timed / 60:.1f} min' if timed is not None else '-'} | "
@@ -362,7 +392,10 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
     store = RecordStore(folder)
     main_records = stored(registry, store, all_suites["main"], seeds)
     dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
-    as_read_records = stored(registry, store, all_suites["dscnet-as-reference"], seeds)
+    as_read_records = (stored(registry, store, all_suites["parity"], seeds)
+                       + stored(registry, store, all_suites["dscnet-as-reference"], seeds))
+    own_stage1 = {preset: resolve_config(registry, *Recipe(preset).layers(registry)).pretrain_epochs
+                  for preset in (*DSCNET_OF.values(), *DSCNET_OF)}
     reference = reference_figures()
     agreement = same_seed_agreement(as_read_records, reference)
     t4_records = stored(registry, store, all_suites["table4"], seeds)
@@ -383,7 +416,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
         "or best epoch. Both clusterers score the same learned C.", "",
         f"- Command: `{command}`", f"- Machine: {machine}", "",
         "## Parity: the dscnet recipe against DSC-Net's reference implementation", "",
-        *parity_table(dscnet_records + as_read_records, reference), "",
+        *parity_table(dscnet_records + as_read_records, reference, own_stage1), "",
         *([f"Reference figures: {reference['measured']}", ""] if "measured" in reference else []),
         *(["Same seed, same images: DSC-Net's code reshapes each .mat row row-major, so it trains on transposed "
            "images, and draws its layers' starting weights from `torch.manual_seed(seed)` in the order dscsc does. "
@@ -402,7 +435,7 @@ def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range,
         "presets (L1: `--regularizer l1`), DASC the `dasc-*` presets, DSCSC the main presets. "
         "\"not run\": no stored run yet (see the notes).", "",
         *paper_tables(baseline_records, dscnet_records, main_records),
-        "## Time per seed", "", *time_table(main_records, reference), "",
+        "## Time per seed", "", *time_table(main_records, reference, own_stage1), "",
         "## Table 4: module ablation on ORL", "", *table4(t4_records), "",
         "## Figure 3: ACC versus k on ORL", "", *sweep_lines, "",
     ]

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from conftest import assert_one_line_error, invoke
 
 from dscsc_core.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
@@ -74,11 +75,10 @@ def test_killed_process_resumes_to_the_same_result(tmp_path):
             "--epochs", "40", "--checkpoint-every", "2", "--seed", "1", "--no-figures", "--json"]
     code = "import sys; from dscsc_cli.main import main; sys.argv = ['dscsc', *sys.argv[1:]]; main()"
     full, interrupted = tmp_path / "full", tmp_path / "interrupted"
-    # The uninterrupted run goes beside the interrupted one (two cores): the same result either way.
-    whole = subprocess.Popen([sys.executable, "-c", code, "run", *args, "--out", str(full)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # As many torch threads as this process's, so that the in-process run below computes the same floats.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     process = subprocess.Popen([sys.executable, "-c", code, "run", *args, "--out", str(interrupted)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
     while not (interrupted / CHECKPOINT).exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -87,10 +87,14 @@ def test_killed_process_resumes_to_the_same_result(tmp_path):
     assert process.returncode == 130, stderr
     assert "continue with: dscsc run --resume" in stderr
     assert not (interrupted / "result.json").exists()
-    resumed = subprocess.run([sys.executable, "-c", code, "run", "--resume", str(interrupted), "--no-figures"],
-                             capture_output=True, text=True, env={**os.environ})
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert whole.wait(timeout=120) == 0, whole.stderr.read()[-2000:]
+    log = tmp_path / "resumed.log"  # a file, not a pipe: nothing drains a pipe while the run below goes
+    with log.open("w") as stderr_file:
+        resumed = subprocess.Popen([sys.executable, "-c", code, "run", "--resume", str(interrupted),
+                                    "--no-figures"], stdout=subprocess.DEVNULL, stderr=stderr_file, env=env)
+        # The uninterrupted run, in this process beside the resumed one (two cores): the same result either way.
+        whole = invoke("run", *args, "--out", str(full))
+        assert resumed.wait(timeout=180) == 0, log.read_text()[-2000:]
+    assert whole.exit_code == 0, whole.output[-2000:]
     assert np.array_equal(np.load(full / "coef.npy"), np.load(interrupted / "coef.npy"))
     assert np.array_equal(np.load(full / "labels.npy"), np.load(interrupted / "labels.npy"))
     first, second = (json.loads((d / "result.json").read_text())["metrics"] for d in (full, interrupted))
@@ -120,7 +124,7 @@ def test_checkpoint_of_another_configuration_is_refused(registry, tmp_path):
 
 def test_truncated_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
     """Checkpoints go through a temporary file and a rename: a crash mid-write keeps the old file."""
-    good = Checkpoint("pretrain", 1, "abc", {}, {}, __import__("torch").get_rng_state())
+    good = Checkpoint("pretrain", 1, "abc", {}, {}, torch.get_rng_state())
     good.save(tmp_path / CHECKPOINT)
 
     def crash(*args, **kwargs):
