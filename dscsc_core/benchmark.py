@@ -45,9 +45,30 @@ class BenchCase:
         return settings_fingerprint(resolve_config(registry, *self.layers))
 
 
+# All that a shallow solver on the pixels reads: the data, the solver and the clusterer. A solver case is
+# built on a recipe, whose training settings it never uses; left out, they cannot orphan its stored runs.
+PIXEL_SOLVER_SETTINGS = ("dataset", "n_clusters", "input_scale", "solver", "solver_input", "clusterer")
+PIXEL_SOLVER_PARAMS = ("dataset", "solver", "clusterer")
+
+
 def settings_fingerprint(config: RunConfig) -> str:
     """Identity of a run's training settings, less the seed (stored beside it) and the device."""
-    return training_fingerprint({key: value for key, value in config.to_dict().items() if key != "seed"})
+    return stored_settings_fingerprint(config.to_dict())
+
+
+def stored_settings_fingerprint(settings: Mapping[str, Any]) -> str:
+    """``settings_fingerprint`` of a run's resolved settings as a dict (``RunConfig.to_dict``, which a solver
+    run's record keeps as its ``config``): a shallow solver on the pixels is identified by what it reads only."""
+    settings = {key: value for key, value in settings.items() if key != "seed"}
+    if _solves_pixels(settings):
+        params = {key: value for key, value in settings.get("params", {}).items()
+                  if key.split(".", 1)[0] in PIXEL_SOLVER_PARAMS}
+        settings = {**{key: settings[key] for key in PIXEL_SOLVER_SETTINGS if key in settings}, "params": params}
+    return training_fingerprint(settings)
+
+
+def _solves_pixels(settings: Mapping[str, Any]) -> bool:
+    return settings.get("solver") is not None and settings.get("solver_input", "pixels") == "pixels"
 
 
 @dataclass
@@ -109,6 +130,9 @@ class RecordStore:
         for path in sorted(self.folder.glob("**/seed*.json")):
             data = _read_record(path)
             if data is not None:
+                if _solves_pixels(data.get("config") or {}):
+                    # Stored before the training settings left a pixel solver's fingerprint: found by what it read.
+                    data["fingerprint"] = stored_settings_fingerprint(data["config"])
                 self._stored.setdefault((str(data["fingerprint"]), int(data["seed"])), {})[path] = data
 
     def find(self, case: BenchCase, fingerprint: str, seed: int) -> BenchRecord | None:

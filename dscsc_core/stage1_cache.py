@@ -26,6 +26,7 @@ STAGE1_FORMAT = 1
 _ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective",
            "head_dim", "head_hidden", "seed")
 _WITH_SCH = ("beta", "temperature", "drh_views")
+_ADDED_LATER = ("pretrain_lr",)
 
 
 def _images_digest(images: torch.Tensor) -> str:
@@ -36,6 +37,7 @@ def stage1_fingerprint(run) -> str:
     """Identity of a prepared run's Stage I (see the module docstring)."""
     config, parts = run.config, run.components
     key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS}
+    key.update(without_added_later_defaults({name: getattr(config, name) for name in _ADDED_LATER}))
     # Stage I is stored at its own pixel scale (before the move to input_scale).
     key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
     key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type,

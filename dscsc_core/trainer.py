@@ -268,7 +268,7 @@ class Trainer:
     def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                   resume: Checkpoint | None) -> int:
         cfg = self.config
-        optimizer = _adam(network, cfg.lr)
+        optimizer = _adam(network, cfg.pretrain_lr if cfg.pretrain_lr is not None else cfg.lr)
         first = self._restore(network, optimizer, resume)
         recon_history: list[float] = list(resume.recon_history) if resume else []
         with_sch = cfg.pretrain_objective == "drh+sch"

@@ -6,6 +6,7 @@ import pytest
 
 from dscsc_core import Clusterer, DatasetSource
 from dscsc_core.benchmark import BenchCase, BenchRecord, RecordStore, run_bench, run_case
+from dscsc_core.checkpoint import fingerprint as training_fingerprint
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import execute, prepare, resolve_config
 from dscsc_core.tuning import tune
@@ -135,3 +136,31 @@ def test_a_stopped_run_keeps_a_checkpoint_and_the_next_call_finishes_it(registry
     assert finished.labels == uninterrupted.labels
     assert finished.scores["dsc-post"]["acc"] == uninterrupted.scores["dsc-post"]["acc"]
     assert not kept[0].exists()  # the finished run's checkpoint is gone
+
+
+def test_a_pixel_solver_is_identified_by_the_data_solver_and_clusterer_only(registry):
+    solver = {**BASE, "solver": "lsr"}
+    plain = BenchCase("LSR", (solver,)).fingerprint(registry)
+    # A solver case is built on a recipe; the recipe's training settings are not read by a solver on the pixels.
+    for unread in ({"pretrain_epochs": 9}, {"epochs": 9}, {"alpha": 2.0}, {"lr": 0.01}, {"regularizer": "l1"},
+                   {"coef_diagonal": "free"}, {"augment": "none"}):
+        assert BenchCase("LSR", (solver, unread)).fingerprint(registry) == plain, unread
+    for read in ({"input_scale": 2.0}, {"solver": "lrr"}, {"params": {"solver": {"lam": 1.0}}},
+                 {"clusterer": "spectral"}, {"params": {"clusterer": {"ratio": 0.5}}},
+                 {"params": {"dataset": {"data_seed": 1}}}):
+        assert BenchCase("LSR", (solver, read)).fingerprint(registry) != plain, read
+    # On the features of Stage I's autoencoder (AE+SSC) the training settings shape the input: they stay in.
+    features = {**solver, "solver_input": "features"}
+    assert (BenchCase("AE", (features, {"pretrain_epochs": 9})).fingerprint(registry)
+            != BenchCase("AE", (features,)).fingerprint(registry))
+
+
+def test_a_pixel_solver_run_stored_with_its_recipes_training_settings_is_found(registry, tmp_path):
+    case = BenchCase("LSR", ({**BASE, "solver": "lsr"},))
+    settings = resolve_config(registry, *case.layers).to_dict()
+    record = BenchRecord(case.name, "", 0, training_fingerprint({k: v for k, v in settings.items() if k != "seed"}),
+                         1.0, {"dsc-post": {"acc": 0.9, "nmi": 0.9, "ari": 0.9, "seconds": 0.1}}, settings)
+    assert record.fingerprint != case.fingerprint(registry)  # as such runs were stored before
+    RecordStore(tmp_path).save(case, record)
+    found = RecordStore(tmp_path).find(case, case.fingerprint(registry), 0)
+    assert found is not None and found.scores["dsc-post"]["acc"] == 0.9

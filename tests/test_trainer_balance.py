@@ -195,3 +195,15 @@ def test_an_encoder_with_every_relu_off_gets_no_gradient(registry):
             if name.endswith("bias"):
                 parameter.fill_(-1e6)  # every encoder unit off: features 0, nothing flows back
     assert not _encoder_gets_gradient(network, x)
+
+
+def test_stage1_trains_at_its_own_learning_rate_and_stage2_at_lr(registry):
+    def drh(result, stage, epoch):
+        return _losses(result, stage, epoch)["drh"]
+
+    frozen = _run(registry, pretrain_objective="drh", pretrain_lr=0.0, pretrain_epochs=3)
+    assert drh(frozen, "pretrain", 1) == drh(frozen, "pretrain", 3)  # a zero Stage I rate leaves the autoencoder
+    assert drh(frozen, "finetune", 2) != drh(frozen, "finetune", 1)  # Stage II still trains at lr
+    moving = _run(registry, pretrain_objective="drh", pretrain_epochs=3)
+    assert drh(moving, "pretrain", 3) < drh(moving, "pretrain", 1)
+    assert frozen.summary["config"]["pretrain_lr"] == 0.0 and moving.summary["config"]["pretrain_lr"] is None
