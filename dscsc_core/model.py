@@ -46,6 +46,11 @@ def projection_head(latent_dim: int, hidden_dim: int, out_dim: int) -> nn.Module
     return nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
 
 
+def head_fits(state: dict[str, torch.Tensor], head_hidden: int, head_dim: int) -> bool:
+    """Whether a network state's projection head has these sizes (see ``projection_head``)."""
+    return state["head.0.weight"].shape[0] == head_hidden and state["head.2.weight"].shape[0] == head_dim
+
+
 class DSCSCNetwork(nn.Module):
     def __init__(self, parts: AutoEncoderParts, head_hidden: int, head_dim: int):
         super().__init__()

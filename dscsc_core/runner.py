@@ -342,8 +342,9 @@ def execute(
     )
     cache = StageOneCache(stage1_cache) if stage1_cache is not None else None
     stage1_key = stage1_fingerprint(run) if cache is not None else None
-    stored = cache.load(stage1_key) if cache is not None and resume is None else None
-    store = (lambda stage1: cache.save(stage1_key, stage1)) if cache is not None and stored is None else None
+    stored = cache.find(run) if cache is not None and resume is None else None
+    # Called only when the trainer trains Stage I itself (none stored, or one it cannot start from).
+    store = (lambda stage1: cache.save(stage1_key, stage1)) if cache is not None else None
     try:
         trained = trainer.fit(run.data.images, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)
     except TrainingInterrupted as stopped:

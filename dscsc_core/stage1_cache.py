@@ -2,9 +2,11 @@
 
 Table 4's rows, a k sweep, ``dscsc tune`` candidates and ``bench`` reruns often differ only after
 Stage I; with a cache folder they pay for Stage I once. The key holds exactly what shapes Stage I:
-the images themselves (hashed) and Stage I's pixel scale, the encoder and its parameters, the head
-sizes, the optimiser and stopping settings, the seed, the device type, and, when Stage I trains SCH on augmented views
-(``pretrain_objective = "drh+sch"``), the augmentation, the miner and SCH's weights too.
+the images themselves (hashed) and Stage I's pixel scale, the encoder and its parameters, the
+optimiser and stopping settings, the seed, the device type, and, when Stage I trains SCH on augmented views
+(``pretrain_objective = "drh+sch"``), the head's sizes, the augmentation, the miner and SCH's weights too.
+DSC-Net's plain autoencoder Stage I (``"drh"``) leaves the head as drawn, so DSCSC and its recipe share it
+where only their heads differ (the trainer keeps each run's own head).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from .settings import without_added_later_defaults
 # Bump when Stage I's computation changes, so stored Stage I runs of older code are not reused.
 STAGE1_FORMAT = 1
 
-_ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective",
-           "head_dim", "head_hidden", "seed")
+_ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective", "seed")
+_HEAD = ("head_dim", "head_hidden")
 _WITH_SCH = ("beta", "temperature", "drh_views")
 _ADDED_LATER = ("pretrain_lr",)
 
@@ -33,10 +35,13 @@ def _images_digest(images: torch.Tensor) -> str:
     return hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def stage1_fingerprint(run) -> str:
-    """Identity of a prepared run's Stage I (see the module docstring)."""
+def stage1_fingerprint(run, head: bool | None = None) -> str:
+    """Identity of a prepared run's Stage I (see the module docstring). The head's sizes enter only where
+    Stage I trains the head: a "drh" Stage I never touches it (``head=True`` gives the key such a Stage I
+    was stored under before it was shared across head sizes)."""
     config, parts = run.config, run.components
-    key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS}
+    with_head = head if head is not None else config.pretrain_objective != "drh"
+    key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS + (_HEAD if with_head else ())}
     key.update(without_added_later_defaults({name: getattr(config, name) for name in _ADDED_LATER}))
     # Stage I is stored at its own pixel scale (before the move to input_scale).
     key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
@@ -62,6 +67,14 @@ class StageOneCache:
         path = self.path(fingerprint)
         stored = StageOne.load(path) if path.is_file() else None
         return stored if stored is not None and stored.fingerprint == fingerprint else None
+
+    def find(self, run) -> StageOne | None:
+        """The stored Stage I of ``run``: under its own key, else under the key older code stored it with."""
+        for fingerprint in dict.fromkeys((stage1_fingerprint(run), stage1_fingerprint(run, head=True))):
+            stored = self.load(fingerprint)
+            if stored is not None:
+                return stored
+        return None
 
     def save(self, fingerprint: str, stage1: StageOne) -> None:
         stage1.fingerprint = fingerprint

@@ -22,7 +22,7 @@ from .losses import (
     sch_loss,
     sem_loss,
 )
-from .model import DSCSCNetwork
+from .model import DSCSCNetwork, head_fits
 from .settings import TrainingConfig
 
 
@@ -161,6 +161,8 @@ class Trainer:
         ``on_stage1`` receives the finished Stage I of a run that trained it.
         """
         cfg = self.config
+        if stage1 is not None and not self._can_start_from(stage1):
+            stage1 = None
         torch.manual_seed(cfg.seed)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast convolution kernels
         # (measured 2-3x on the Yale B layers on 2 CPU cores); results are the same maths.
@@ -252,11 +254,29 @@ class Trainer:
                 dead_starts=result.dead_starts,
             ))
 
+    def _can_start_from(self, stage1: StageOne) -> bool:
+        """Whether a stored Stage I is this run's own. One with another head (a "drh" Stage I, shared across
+        head sizes) is, unless its weights were redrawn: a redraw follows a head of its own size."""
+        cfg = self.config
+        if head_fits(stage1.network, cfg.head_hidden, cfg.head_dim):
+            return True
+        if cfg.pretrain_objective != "drh":
+            raise ConfigError("the stored Stage I was trained with another head; a Stage I that trains the head "
+                              "is stored by its sizes")
+        return stage1.dead_starts == 0
+
     def _restore_stage1(self, network: DSCSCNetwork, stage1: StageOne, result: TrainingResult) -> None:
-        network.load_state_dict(stage1.network)
-        torch.set_rng_state(stage1.rng)
-        if stage1.cuda_rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(stage1.cuda_rng)
+        cfg = self.config
+        if head_fits(stage1.network, cfg.head_hidden, cfg.head_dim):
+            network.load_state_dict(stage1.network)
+            torch.set_rng_state(stage1.rng)
+            if stage1.cuda_rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(stage1.cuda_rng)
+        else:
+            # A "drh" Stage I trains the autoencoder alone and draws no random numbers: this run's own head and
+            # random state, as drawn with its network, are where its own Stage I would have left them.
+            autoencoder = {key: value for key, value in stage1.network.items() if not key.startswith("head.")}
+            network.load_state_dict({**network.state_dict(), **autoencoder})
         result.history = [EpochReport(**report) for report in stage1.history]
         result.pretrain_epochs_run = stage1.pretrain_epochs_run
         result.dead_starts = stage1.dead_starts

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dscsc_core.checkpoint import StageOne
 from dscsc_core.runner import execute, prepare, resolve_config
-from dscsc_core.stage1_cache import stage1_fingerprint
+from dscsc_core.stage1_cache import StageOneCache, stage1_fingerprint
 
 TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 3, "epochs": 3,
         "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}
@@ -34,7 +35,8 @@ def test_stage2_only_settings_share_stage1_and_stage1_settings_do_not(registry):
     base = stage1_fingerprint(_prepared(registry, pretrain_objective="drh"))
     # Nothing of SCH or augmentation enters a "drh" Stage I; Stage II settings never do.
     for same in ({"alpha": 3.0}, {"epochs": 9}, {"miner": "none"}, {"augment": "none"}, {"beta": 0.0},
-                 {"params": {"clusterer": {"power": 2.0}}}, {"coef_diagonal": "free"}):
+                 {"params": {"clusterer": {"power": 2.0}}}, {"coef_diagonal": "free"}, {"head_dim": 8},
+                 {"head_hidden": 16}):
         assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", **same)) == base, same
     # Stage I's own learning rate is left out while it follows lr, so stored Stage I runs of older code still match.
     assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", pretrain_lr=None)) == base
@@ -46,6 +48,7 @@ def test_stage2_only_settings_share_stage1_and_stage1_settings_do_not(registry):
     assert paper != base
     assert stage1_fingerprint(_prepared(registry, params={"miner": {"k": 2}})) != paper
     assert stage1_fingerprint(_prepared(registry, beta=1.0)) != paper
+    assert stage1_fingerprint(_prepared(registry, head_dim=8)) != paper
 
 
 def test_a_damaged_cache_entry_is_trained_again(registry, tmp_path):
@@ -56,3 +59,38 @@ def test_a_damaged_cache_entry_is_trained_again(registry, tmp_path):
     again = execute(_prepared(registry), stage1_cache=tmp_path)
     assert not again.summary["stage1"]["reused"]
     assert execute(_prepared(registry), stage1_cache=tmp_path).summary["stage1"]["reused"]
+
+
+def test_a_drh_stage1_is_shared_across_head_sizes_and_ends_as_training_it(registry, tmp_path):
+    # DSCSC and its DSC-Net recipe differ in the head (COIL20, Yale B); a "drh" Stage I never touches it.
+    own = {"pretrain_objective": "drh", "head_dim": 8}
+    fresh = execute(_prepared(registry, **own))
+    execute(_prepared(registry, pretrain_objective="drh", head_dim=4, head_hidden=16), stage1_cache=tmp_path)
+    reused = execute(_prepared(registry, **own), stage1_cache=tmp_path)
+    assert reused.summary["stage1"]["reused"]
+    np.testing.assert_array_equal(reused.coef, fresh.coef)  # Stage II's augmentation drew the same numbers too
+    assert [r.losses for r in reused.history] == [r.losses for r in fresh.history]
+
+
+def test_a_stage1_with_another_head_and_redrawn_weights_is_trained_again(registry, tmp_path):
+    # A redraw (a dead start) follows the head of its own size, so its weights are not this run's draw.
+    execute(_prepared(registry, pretrain_objective="drh", head_dim=4), stage1_cache=tmp_path)
+    (entry,) = tmp_path.glob("stage1-*.pt")
+    stored = StageOne.load(entry)
+    stored.dead_starts = 1
+    stored.save(entry)
+    own = {"pretrain_objective": "drh", "head_dim": 8}
+    again = execute(_prepared(registry, **own), stage1_cache=tmp_path)
+    assert not again.summary["stage1"]["reused"]
+    np.testing.assert_array_equal(again.coef, execute(_prepared(registry, **own)).coef)
+
+
+def test_a_stage1_stored_under_the_key_with_the_head_sizes_is_still_found(registry, tmp_path):
+    run = _prepared(registry, pretrain_objective="drh")
+    execute(run, stage1_cache=tmp_path)
+    (entry,) = tmp_path.glob("stage1-*.pt")
+    older = stage1_fingerprint(run, head=True)  # how a "drh" Stage I was keyed before it was shared
+    assert older != stage1_fingerprint(run)
+    StageOneCache(tmp_path).save(older, StageOne.load(entry))
+    entry.unlink()
+    assert execute(_prepared(registry, pretrain_objective="drh"), stage1_cache=tmp_path).summary["stage1"]["reused"]
