@@ -101,6 +101,7 @@ def test_report_from_stored_runs(tmp_path):
     assert "| orl | dsc-post | 2 | 85.00 ± 7.07 |" in text  # mean ± sample std over the two seeds
     assert "90.75 / 94.44" in text and "-5.75" in text  # the paper's numbers and the gap in ACC points
     assert "| 75.00 ± 0.00 |" in text  # the dscnet base beside DSCSC, same clusterer
+    assert "| 75.00 ± 0.00 | +10.00 ± 7.07 (≥ on 2 of 2) |" in text  # and seed by seed: +5 and +15 points
     # Seconds per step: the quiet-machine timing of the reference file where it has some, else the records'.
     quiet = tomllib.loads((ROOT / "benchmarks" / "reference-dscnet.toml").read_text()).get("dscsc_step_s", {})
     steps = (f"{quiet['orl']['stage1']:.3f} | {quiet['orl']['stage2']:.3f}" if "orl" in quiet else "0.040 | 0.030")
