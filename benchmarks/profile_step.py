@@ -33,6 +33,9 @@ def main() -> None:
     layers = Recipe(args.preset).layers(registry, {"data_root": args.data_root} if args.data_root else {})
     run = prepare(resolve_config(registry, *layers), registry)
     cfg, parts = run.config.training(), run.components
+    if parts["augment"].identity:
+        raise SystemExit(f"{args.preset} has no augmentation, so its step is one view without SCH, not the DSCSC "
+                         "step profiled here; time it with dscsc run --preset P --pretrain-epochs N --epochs M")
     x = run.data.images.contiguous(memory_format=torch.channels_last) * cfg.input_scale
     network = DSCSCNetwork(parts["encoder"].build(tuple(x.shape[1:])), cfg.head_hidden, cfg.head_dim)
     network = network.to(memory_format=torch.channels_last)
