@@ -32,7 +32,7 @@ from .metrics import clustering_scores
 from .outputs import CHECKPOINT
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
-from .stage1_cache import StageOneCache, stage1_fingerprint
+from .stage1_cache import StageOneCache, stage1_fingerprints
 from .trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
 
 
@@ -341,8 +341,9 @@ def execute(
         pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
     )
     cache = StageOneCache(stage1_cache) if stage1_cache is not None else None
-    stage1_key = stage1_fingerprint(run) if cache is not None else None
-    stored = cache.find(run) if cache is not None and resume is None else None
+    stage1_keys = stage1_fingerprints(run) if cache is not None else ()
+    stage1_key = stage1_keys[0] if stage1_keys else None
+    stored = cache.find(stage1_keys) if cache is not None and resume is None else None
     # Called only when the trainer trains Stage I itself (none stored, or one it cannot start from).
     store = (lambda stage1: cache.save(stage1_key, stage1)) if cache is not None else None
     try:

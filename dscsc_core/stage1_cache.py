@@ -39,6 +39,17 @@ def stage1_fingerprint(run, head: bool | None = None) -> str:
     """Identity of a prepared run's Stage I (see the module docstring). The head's sizes enter only where
     Stage I trains the head: a "drh" Stage I never touches it (``head=True`` gives the key such a Stage I
     was stored under before it was shared across head sizes)."""
+    return _fingerprint(run, _images_digest(run.data.images), head)
+
+
+def stage1_fingerprints(run) -> tuple[str, ...]:
+    """The run's Stage I key, then the key older code stored the same Stage I under where that differs
+    (the images hashed once for both)."""
+    digest = _images_digest(run.data.images)
+    return tuple(dict.fromkeys((_fingerprint(run, digest), _fingerprint(run, digest, head=True))))
+
+
+def _fingerprint(run, images_digest: str, head: bool | None = None) -> str:
     config, parts = run.config, run.components
     with_head = head if head is not None else config.pretrain_objective != "drh"
     key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS + (_HEAD if with_head else ())}
@@ -46,7 +57,7 @@ def stage1_fingerprint(run, head: bool | None = None) -> str:
     # Stage I is stored at its own pixel scale (before the move to input_scale).
     key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
     key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type,
-               images=_images_digest(run.data.images), shape=list(run.data.images.shape),
+               images=images_digest, shape=list(run.data.images.shape),
                encoder=[config.encoder, parts["encoder"].config])
     if config.pretrain_objective == "drh+sch":
         key.update(without_added_later_defaults({name: getattr(config, name) for name in _WITH_SCH}))
@@ -68,9 +79,10 @@ class StageOneCache:
         stored = StageOne.load(path) if path.is_file() else None
         return stored if stored is not None and stored.fingerprint == fingerprint else None
 
-    def find(self, run) -> StageOne | None:
-        """The stored Stage I of ``run``: under its own key, else under the key older code stored it with."""
-        for fingerprint in dict.fromkeys((stage1_fingerprint(run), stage1_fingerprint(run, head=True))):
+    def find(self, fingerprints: tuple[str, ...]) -> StageOne | None:
+        """The first Stage I stored under one of ``fingerprints`` (``stage1_fingerprints``: a run's own key,
+        then the key older code stored it with)."""
+        for fingerprint in fingerprints:
             stored = self.load(fingerprint)
             if stored is not None:
                 return stored
