@@ -2,7 +2,8 @@
 
 Usage:
     python benchmarks/reproduce.py [--suite SUITE,...] [--datasets orl,umist,...]
-                                   [--seeds 5] [--sweep-seeds 5] [--runs bench-runs] [--threads 2]
+                                   [--seeds 5] [--sweep-seeds 5] [--records benchmarks/records]
+                                   [--runs bench-runs] [--threads 2]
     python benchmarks/reproduce.py --report-only      # re-render docs/results.md from stored runs
 
 Suites: ``shallow`` (the shallow baselines of Tables 2 and 3, one deterministic run per solver and
@@ -15,7 +16,9 @@ DSC-Net's code reads the files, so each seed starts from the reference's own wei
 (DSCSC, Tables 2 and 3), ``table4`` (ORL module ablation) and ``fig3`` (ORL, ACC versus k). Every
 (configuration, seed) trains once and is scored by both clusterers on the same C:
 `spectral` on A = ½(|C| + |Cᵀ|) as the paper describes, and `dsc-post` (DSC-Net's post-processing).
-Runs are stored under --runs and reused, and so is every finished Stage I (--runs/stage1), so an
+Each finished run leaves a small JSON record under --records (benchmarks/records, committed: the
+report is rendered from it, and it outlives the machine that measured it) and is reused, not re-run.
+Every finished Stage I is kept under --runs/stage1 (weights: not committed) and shared, so an
 interrupted reproduction resumes where it stopped and the ablations pay for Stage I once. Ctrl-C (or
 SIGTERM) stops the run in progress at the end of its current step and keeps a checkpoint
 (--runs/checkpoints); the same command later continues that run from there. The dataset files are
@@ -404,9 +407,8 @@ def plot_sweep(points, path: Path) -> bool:
     return True
 
 
-def render(registry, all_suites, folder: Path, seeds: range, sweep_seeds: range, command: str, machine: str,
+def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: range, command: str, machine: str,
            output: Path) -> str:
-    store = RecordStore(folder)
     main_records = stored(registry, store, all_suites["main"], seeds)
     dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
     as_read_records = (stored(registry, store, all_suites["parity"], seeds)
@@ -472,7 +474,10 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(MAIN_DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sweep-seeds", type=int, default=5)
-    parser.add_argument("--runs", type=Path, default=Path("bench-runs"))
+    parser.add_argument("--records", type=Path, default=HERE / "records",
+                        help="folder of run records (committed; the report is rendered from them)")
+    parser.add_argument("--runs", type=Path, default=Path("bench-runs"),
+                        help="folder of Stage I weights and checkpoints (not committed)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--report-only", action="store_true")
@@ -492,12 +497,15 @@ def main() -> None:
                 suite_seeds = {"fig3": sweep_seeds, "shallow": SHALLOW_SEEDS}.get(suite, seeds)
                 try:
                     run_bench(registry, all_suites[suite], suite_seeds, CLUSTERERS, args.runs, on_record=progress,
-                              should_stop=stop.is_set)
+                              should_stop=stop.is_set, records_folder=args.records)
                 except TrainingInterrupted as stopped:
                     sys.exit(f"stopped: {stopped}; the same command continues it")
     command = (f"python benchmarks/reproduce.py --seeds {args.seeds} --sweep-seeds {args.sweep_seeds} "
                f"--datasets {args.datasets}")
-    text = render(registry, all_suites, args.runs, seeds, sweep_seeds, command, machine_line(args.threads),
+    store = RecordStore(args.records)
+    if not len(store):
+        sys.exit(f"no run records under {args.records}: nothing to render ({args.output} left as it is)")
+    text = render(registry, all_suites, store, seeds, sweep_seeds, command, machine_line(args.threads),
                   args.output)
     args.output.write_text(text)
     print(f"wrote {args.output}")

@@ -115,6 +115,16 @@ def _read_record(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def record_json(data: dict[str, Any]) -> str:
+    """A record as indented JSON with its predicted labels on one line: records are meant to be
+    committed beside the report they feed, and one line per label would make a Yale B record 2432 lines."""
+    text = json.dumps({**data, "labels": None}, indent=2, default=str)
+    if data.get("labels") is None:
+        return text + "\n"
+    labels = json.dumps(data["labels"], separators=(",", ":"))
+    return text.replace('"labels": null', f'"labels": {labels}', 1) + "\n"
+
+
 class RecordStore:
     """The stored runs under one folder, found by (settings fingerprint, seed) under any case name.
 
@@ -135,6 +145,9 @@ class RecordStore:
                     data["fingerprint"] = stored_settings_fingerprint(data["config"])
                 self._stored.setdefault((str(data["fingerprint"]), int(data["seed"])), {})[path] = data
 
+    def __len__(self) -> int:
+        return sum(len(paths) for paths in self._stored.values())
+
     def find(self, case: BenchCase, fingerprint: str, seed: int) -> BenchRecord | None:
         """The case's own record if stored, else the same settings and seed stored under another name."""
         stored = self._stored.get((fingerprint, seed), {})
@@ -150,7 +163,7 @@ class RecordStore:
         path = record_path(self.folder, case, record.seed, record.fingerprint)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = record.to_dict()
-        atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+        atomic_write_text(path, record_json(data))
         self._stored.setdefault((record.fingerprint, record.seed), {})[path] = data
 
 
@@ -194,13 +207,16 @@ def run_bench(
     on_record: Callable[[BenchRecord, bool], None] | None = None,
     datasets: LoadedDatasets | None = None,
     should_stop: Callable[[], bool] | None = None,
+    records_folder: Path | str | None = None,
 ) -> list[BenchRecord]:
     """Every case x seed, reusing stored runs and, from ``folder``/stage1, stored Stage I runs;
     ``on_record(record, reused)`` after each. Each dataset is read once (into ``datasets``).
+    Records are kept in ``records_folder`` (default ``folder``): small files worth keeping under
+    version control, apart from the weights and checkpoints that are not.
 
     When ``should_stop`` turns true, the run in progress is checkpointed under ``folder``/checkpoints
     and TrainingInterrupted is raised; the next call for the same case and seed continues it."""
-    store = RecordStore(folder)
+    store = RecordStore(records_folder if records_folder is not None else folder)
     clusterers = list(clusterers)
     datasets = datasets if datasets is not None else LoadedDatasets()
     records = []

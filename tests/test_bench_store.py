@@ -62,6 +62,21 @@ def test_run_bench_trains_only_what_is_missing(registry, tmp_path):
     assert len(list((tmp_path / "tiny").glob("seed1-*.json"))) == 1
 
 
+def test_records_can_live_apart_from_the_weights_and_keep_their_labels_on_one_line(registry, tmp_path):
+    import json
+
+    case = BenchCase("tiny", (BASE,))
+    record = run_bench(registry, [case], [0], ["dsc-post"], tmp_path / "weights",
+                       records_folder=tmp_path / "records")[0]
+    written = list((tmp_path / "records").rglob("seed0-*.json"))
+    assert len(written) == 1 and not list((tmp_path / "weights").rglob("*.json"))
+    assert (tmp_path / "weights" / "stage1").is_dir()  # the Stage I it trained is kept with the weights
+    text = written[0].read_text()
+    assert json.loads(text)["labels"] == record.labels
+    assert sum(line.startswith("  \"labels\": [") and line.endswith("],") for line in text.splitlines()) == 1
+    assert len(RecordStore(tmp_path / "records")) == 1 and len(RecordStore(tmp_path / "weights")) == 0
+
+
 def test_changed_settings_add_a_record_beside_the_old_one(registry, tmp_path):
     store = RecordStore(tmp_path)
     before, after = BenchCase("orl", (BASE,)), BenchCase("orl", ({**BASE, "coef_diagonal": "free"},))

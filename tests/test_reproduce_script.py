@@ -96,7 +96,7 @@ def test_report_from_stored_runs(tmp_path):
     fake_record(tmp_path, as_read, 1, reference["acc"][1] / 100, nmi=0.5)
     output = tmp_path / "results.md"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets", "orl",
-                    "--seeds", "2", "--runs", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
+                    "--seeds", "2", "--records", str(tmp_path), "--output", str(output)], check=True, cwd=tmp_path)
     text = output.read_text()
     assert "| orl | dsc-post | 2 | 85.00 ± 7.07 |" in text  # mean ± sample std over the two seeds
     assert "90.75 / 94.44" in text and "-5.75" in text  # the paper's numbers and the gap in ACC points
@@ -134,6 +134,16 @@ def test_report_from_stored_runs(tmp_path):
     assert "Machine:" in text and "Command:" in text
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text
+
+
+def test_report_only_without_records_leaves_the_report_as_it_is(tmp_path):
+    output = tmp_path / "results.md"
+    output.write_text("measured earlier\n")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only",
+                           "--datasets", "orl", "--records", str(tmp_path / "none"), "--output", str(output)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode != 0 and "no run records under" in done.stderr and "Traceback" not in done.stderr
+    assert output.read_text() == "measured earlier\n"
 
 
 def test_time_table_holds_a_preset_to_its_quiet_timing_only_for_the_stage_one_it_was_timed_with():
