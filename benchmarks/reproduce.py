@@ -56,6 +56,7 @@ DSCNET_OF = {"orl": "dscnet-orl", "yaleb-2432": "dscnet-yaleb", "umist": "dscnet
 # reading (the generic `mat` source, order=row) starts from the same draws for the same seed as the reference.
 REFERENCE_READING = {"orl": "orl/ORL_32x32.mat", "coil20": "coil20/COIL20.mat"}
 TIME_TARGET_S = {"orl": 120, "umist": 180, "mnist1000": 300, "coil20": 300, "yaleb-2432": 1800}
+FULL_BATCH = {"pretrain_batch_size": 0}  # DSC-Net's Stage I: one full-batch step per epoch
 SWEEP_K = (0, 5, 10, 15, 20, 25, 30)
 DEFAULT_SUITES = ("shallow", "dscnet-l1", "ae-ssc", "s2convscn", "dasc", "dscnet", "parity", "dscnet-as-reference",
                   "main", "table4", "fig3")
@@ -118,11 +119,11 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
     return {
         "dscnet": [preset_case(registry, DSCNET_OF[name], data_root=data_root) for name in datasets],
         "main": [preset_case(registry, name, data_root=data_root) for name in datasets],
-        # The recipe at the Stage I budget of the reference's side-by-side runs, where the preset's own differs.
-        "parity": [preset_case(registry, DSCNET_OF[name], {"pretrain_epochs": budget[name]}, parity_case_name(name),
-                               data_root) for name in datasets if name in budget],
+        # The recipe with the Stage I of the reference's side-by-side runs (its length, full-batch steps).
+        "parity": [preset_case(registry, DSCNET_OF[name], {"pretrain_epochs": budget[name], **FULL_BATCH},
+                               parity_case_name(name), data_root) for name in datasets if name in budget],
         "dscnet-as-reference": [preset_case(registry, DSCNET_OF[name], {
-            "dataset": "mat", "pretrain_epochs": budget[name],
+            "dataset": "mat", "pretrain_epochs": budget[name], **FULL_BATCH,
             "params": {"dataset": {"path": REFERENCE_READING[name], "order": "row"}}}, reference_reading_case(name),
             data_root) for name in datasets if name in REFERENCE_READING and name in budget],
         "table4": [preset_case(registry, preset, overrides or None, row, data_root)

@@ -24,6 +24,9 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("epochs", int, 150, "Stage II epochs (full-batch steps) with self-expression", min=0),
     Param("lr", float, 1e-3, "Adam learning rate", min=0),
     Param("pretrain_lr", float, None, "Adam learning rate of Stage I (default: lr)", min=0),
+    Param("pretrain_batch_size", int, 0,
+          "Stage I mini-batch size: one Adam step per batch of a fresh shuffle each epoch (0: the full batch, "
+          "one step per epoch, as DSC-Net)", min=0),
     Param("alpha", float, None, "weight alpha of ||Z - ZC||^2 in L_SEM (eq. 3); default 10^(K/10-3)", min=0),
     Param("beta", float, 10.0, "weight of L_SCH (scaled by input_scale^2, see docs/method.md)", min=0),
     Param("gamma", float, None, "weight of L_SEM; default N, the number of samples (the paper's printed balance)",
@@ -76,7 +79,8 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
 ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_input": "pixels", "pseudo_label_every": 0,
                                "label_agreement_weight": 0.0, "pseudo_label_weight": 0.0,
                                "adversarial_weight": 0.0, "adversarial_dim": 4, "adversarial_real_fraction": 0.8,
-                               "adversarial_margin": 0.5, "pretrain_lr": None}
+                               "adversarial_margin": 0.5, "pretrain_lr": None,
+                               "pretrain_batch_size": 0}
 
 
 def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:

@@ -293,10 +293,7 @@ class Trainer:
         recon_history: list[float] = list(resume.recon_history) if resume else []
         with_sch = cfg.pretrain_objective == "drh+sch"
         for epoch in range(first, cfg.pretrain_epochs + 1):
-            views = self._encode(network, x, augment=with_sch)
-            terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
-            total = self._total(terms, self._stage1_scale)
-            self._step(optimizer, total, terms, "pretrain", epoch)
+            terms, total = self._pretrain_epoch(network, optimizer, x, with_sch, epoch)
             result.history.append(self._report("pretrain", epoch, cfg.pretrain_epochs, terms, total))
             recon_history.append(terms["drh"].item())
             if self._plateaued(recon_history):
@@ -304,6 +301,28 @@ class Trainer:
             result.pretrain_epochs_run = epoch
             self._after_epoch("pretrain", epoch, network, optimizer, result, recon_history)
         return cfg.pretrain_epochs
+
+    def _pretrain_epoch(self, network: DSCSCNetwork, optimizer, x: torch.Tensor, with_sch: bool,
+                        epoch: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One pass over the images: DSC-Net's single full-batch step, or with ``pretrain_batch_size`` one
+        step per mini-batch of a fresh shuffle (more updates per pass; Stage I has no N x N term to keep whole).
+        Returns the loss terms and total summed over the pass, so the plateau rule sees a whole-data loss."""
+        size = self.config.pretrain_batch_size
+        whole = size == 0 or size >= x.shape[0]
+        batches = [x] if whole else x[torch.randperm(x.shape[0], device=x.device)].split(size)
+        sums: dict[str, torch.Tensor] = {}
+        total_sum = torch.zeros((), device=x.device)
+        for batch in batches:
+            views = self._encode(network, batch, augment=with_sch)
+            terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
+            total = self._total(terms, self._stage1_scale)
+            self._step(optimizer, total, terms, "pretrain", epoch)
+            if len(batches) == 1:
+                return terms, total
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value.detach()
+            total_sum = total_sum + total.detach()
+        return sums, total_sum
 
     def _plateaued(self, recon: list[float]) -> bool:
         cfg = self.config

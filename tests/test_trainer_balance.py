@@ -207,3 +207,21 @@ def test_stage1_trains_at_its_own_learning_rate_and_stage2_at_lr(registry):
     moving = _run(registry, pretrain_objective="drh", pretrain_epochs=3)
     assert drh(moving, "pretrain", 3) < drh(moving, "pretrain", 1)
     assert frozen.summary["config"]["pretrain_lr"] == 0.0 and moving.summary["config"]["pretrain_lr"] is None
+
+
+def test_stage1_mini_batches_take_one_step_per_batch_and_report_the_whole_pass(registry, monkeypatch):
+    steps = []
+    original = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: steps.append(1) or original(self, *a, **k))
+    whole = _run(registry, pretrain_objective="drh", beta=0.0, pretrain_epochs=2, epochs=0)
+    assert len(steps) == 2  # DSC-Net's Stage I: one full-batch step per epoch
+    steps.clear()
+    batched = _run(registry, pretrain_objective="drh", beta=0.0, pretrain_epochs=2, epochs=0, pretrain_batch_size=8)
+    assert len(steps) == 2 * 4  # 30 samples in batches of 8, 8, 8 and 6, each epoch
+    # The epoch's reported loss is a whole-data sum, comparable to the full-batch one (same starting weights).
+    first_whole, first_batched = _losses(whole, "pretrain", 1)["drh"], _losses(batched, "pretrain", 1)["drh"]
+    assert first_batched < first_whole * 1.5 and first_batched > first_whole * 0.2
+    assert _losses(batched, "pretrain", 2)["drh"] < first_batched
+    steps.clear()
+    _run(registry, pretrain_objective="drh", beta=0.0, pretrain_epochs=2, epochs=0, pretrain_batch_size=64)
+    assert len(steps) == 2  # a batch as large as the data is the full batch
