@@ -238,9 +238,9 @@ def reference_figures() -> dict:
         return tomllib.load(handle)
 
 
-def parity_table(records, figures: dict, own_stage1: dict[str, int]) -> list[str]:
+def parity_table(records, figures: dict, own_stage1: dict[str, tuple[int, int]]) -> list[str]:
     """The dscnet recipe beside the reference implementation's measured figures at the same Stage I budget,
-    then the recipe at its preset's own Stage I length where that differs (``own_stage1``: preset -> steps).
+    then the recipe at its preset's own Stage I where that differs (``own_stage1``: preset -> (epochs, batch)).
 
     Seconds per step come from the quiet-machine timing in the reference file where it has them
     (the stored runs shared the CPU), else from the runs' own records."""
@@ -269,12 +269,21 @@ def parity_table(records, figures: dict, own_stage1: dict[str, int]) -> list[str
                 as_read = ours[reference_reading_case(dataset)]
                 lines.append(f"| {dataset} | the same, images as DSC-Net reads them | {len(as_read.seeds)} | "
                              f"{cell(as_read, 'acc')} | {cell(as_read, 'nmi')} | - | - |")
-            if own_stage1.get(preset) == steps:
+            if own_stage1.get(preset) == (steps, 0):
                 continue  # the preset's own runs are the row above
         if preset in ours:
-            length = f" (Stage I {own_stage1[preset]} steps)" if preset in own_stage1 else ""
+            length = f" (Stage I {stage1_label(*own_stage1[preset])})" if preset in own_stage1 else ""
             row(dataset, preset, f"dscsc `--preset {preset}`{length}")
     return lines
+
+
+def stage1_schedule(config) -> tuple[int, int]:
+    """What a preset's Stage I length means: (epochs, batch size), batch 0 for DSC-Net's full batch."""
+    return config.pretrain_epochs, config.pretrain_batch_size
+
+
+def stage1_label(epochs: int, batch: int) -> str:
+    return f"{epochs} steps" if batch == 0 else f"{epochs} epochs in batches of {batch}"
 
 
 def same_seed_agreement(records, figures: dict) -> list[str]:
@@ -297,9 +306,9 @@ def same_seed_agreement(records, figures: dict) -> list[str]:
     return lines
 
 
-def time_table(records, reference: dict, own_stage1: dict[str, int]) -> list[str]:
+def time_table(records, reference: dict, own_stage1: dict[str, tuple[int, int]]) -> list[str]:
     """Seconds per seed against the targets: measured whole on the quiet machine where the reference
-    file has it for the preset's present Stage I length (``own_stage1``: preset -> steps; the verdict
+    file has it for the preset's present Stage I (``own_stage1``: preset -> (epochs, batch); the verdict
     then follows it), else the stored runs' own mean, which shared the CPU."""
     quiet = reference.get("quiet_whole_seed", {})
     lines = ["| dataset | target (one seed, all stages) | stored runs' mean (dsc-post, shared CPU) | "
@@ -308,7 +317,8 @@ def time_table(records, reference: dict, own_stage1: dict[str, int]) -> list[str
         target = TIME_TARGET_S.get(s.case)
         if target:
             measured = quiet.get(s.case, {})
-            current = measured.get("pretrain_epochs") == own_stage1.get(s.case)
+            timed_with = (measured.get("pretrain_epochs"), measured.get("pretrain_batch_size", 0))
+            current = timed_with == own_stage1.get(s.case)
             timed = measured.get("seconds") if current else None
             seconds = timed if timed is not None else s.seconds
             lines.append(f"| {s.case} | {target / 60:.0f} min | {s.seconds / 60:.1f} min | "
@@ -414,7 +424,7 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
     dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
     as_read_records = (stored(registry, store, all_suites["parity"], seeds)
                        + stored(registry, store, all_suites["dscnet-as-reference"], seeds))
-    own_stage1 = {preset: resolve_config(registry, *Recipe(preset).layers(registry)).pretrain_epochs
+    own_stage1 = {preset: stage1_schedule(resolve_config(registry, *Recipe(preset).layers(registry)))
                   for preset in (*DSCNET_OF.values(), *DSCNET_OF)}
     reference = reference_figures()
     agreement = same_seed_agreement(as_read_records, reference)
