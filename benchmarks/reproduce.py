@@ -264,7 +264,9 @@ def parity_table(records, figures: dict, own_stage1: dict[str, tuple[int, int]])
                          f"{len(figures['acc'])} | {mean_std(figures['acc'])} | {mean_std(figures['nmi'])} | "
                          f"{figures['stage1_step_s']:.3f} | {figures['stage2_step_s']:.3f} |")
             if parity_case_name(dataset) in ours:
-                row(dataset, parity_case_name(dataset), f"dscsc `--preset {preset} --pretrain-epochs {steps}`")
+                full_batch = " --pretrain-batch-size 0" if own_stage1.get(preset, (0, 0))[1] else ""
+                row(dataset, parity_case_name(dataset),
+                    f"dscsc `--preset {preset} --pretrain-epochs {steps}{full_batch}`")
             if reference_reading_case(dataset) in ours:
                 as_read = ours[reference_reading_case(dataset)]
                 lines.append(f"| {dataset} | the same, images as DSC-Net reads them | {len(as_read.seeds)} | "

@@ -107,7 +107,8 @@ def test_report_from_stored_runs(tmp_path):
     quiet = tomllib.loads((ROOT / "benchmarks" / "reference-dscnet.toml").read_text()).get("dscsc_step_s", {})
     steps = (f"{quiet['orl']['stage1']:.3f} | {quiet['orl']['stage2']:.3f}" if "orl" in quiet else "0.040 | 0.030")
     # The parity row at the reference's Stage I length, then the preset at its own (longer) one.
-    parity_row = (f"| orl | dscsc `--preset dscnet-orl --pretrain-epochs {reference['stage1_steps']}` | 2 | "
+    parity_row = (f"| orl | dscsc `--preset dscnet-orl --pretrain-epochs {reference['stage1_steps']} "
+                  "--pretrain-batch-size 0` | 2 | "
                   "78.00 ± 0.00 |")
     own_row = (f"| orl | dscsc `--preset dscnet-orl` (Stage I 1500 epochs in batches of 100) | 2 | 75.00 ± 0.00 | "
                f"75.00 ± 0.00 | {steps} |")
