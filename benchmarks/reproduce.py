@@ -245,13 +245,20 @@ def parity_table(records, figures: dict, own_stage1: dict[str, tuple[int, int]])
     Seconds per step come from the quiet-machine timing in the reference file where it has them
     (the stored runs shared the CPU), else from the runs' own records."""
     quiet, reference = figures.get("dscsc_step_s", {}), figures.get("from_scratch", {})
+    batched = figures.get("minibatch_epoch_s", {})
     ours = {s.case: s for s in summarise(records, "dsc-post")}
     lines = ["| dataset | implementation | seeds | ACC % | NMI % | Stage I s / step | Stage II s / step |",
              "|---|---|---|---|---|---|---|"]
 
-    def row(dataset: str, case: str, label: str) -> None:
+    def row(dataset: str, case: str, label: str, batch: int = 0) -> None:
         s, timing = ours[case], quiet.get(dataset)
-        stage1 = f"{timing['stage1']:.3f}" if timing else step_seconds(records, case, "stage1")
+        epoch = batched.get(dataset, {})
+        if batch and epoch.get("batch") == batch:  # a mini-batch Stage I: its epoch, beside a full step on that machine
+            stage1 = f"{epoch['epoch']:.3f} an epoch ({epoch['full_batch_step']:.3f} a full-batch step there)"
+        elif batch:
+            stage1 = step_seconds(records, case, "stage1")
+        else:
+            stage1 = f"{timing['stage1']:.3f}" if timing else step_seconds(records, case, "stage1")
         stage2 = f"{timing['stage2']:.3f}" if timing else step_seconds(records, case, "stage2")
         lines.append(f"| {dataset} | {label} | {len(s.seeds)} | {cell(s, 'acc')} | {cell(s, 'nmi')} | "
                      f"{stage1} | {stage2} |")
@@ -275,7 +282,7 @@ def parity_table(records, figures: dict, own_stage1: dict[str, tuple[int, int]])
                 continue  # the preset's own runs are the row above
         if preset in ours:
             length = f" (Stage I {stage1_label(*own_stage1[preset])})" if preset in own_stage1 else ""
-            row(dataset, preset, f"dscsc `--preset {preset}`{length}")
+            row(dataset, preset, f"dscsc `--preset {preset}`{length}", own_stage1.get(preset, (0, 0))[1])
     return lines
 
 
