@@ -93,8 +93,9 @@ def test_from_scratch_the_recipe_starts_from_the_references_draw(registry):
         pytest.skip("orl/ORL_32x32.mat not under the data root")
     from dscsc_core.recipe import Recipe
 
+    # The reference's Stage I is full-batch; the preset's own is in mini-batches.
     reading = {"dataset": "mat", "params": {"dataset": {"path": CASES["orl"]["file"], "order": "row"}},
-               "seed": 0, "pretrain_epochs": 3, "epochs": 1, "device": "cpu"}
+               "seed": 0, "pretrain_epochs": 3, "pretrain_batch_size": 0, "epochs": 1, "device": "cpu"}
     run = prepare(resolve_config(registry, *Recipe("dscnet-orl").layers(registry), reading), registry)
     result = execute(run)
     # dscsc's Stage I loss is ½||X^-X||²; the reference's is the full sum.
