@@ -264,14 +264,14 @@ def parity_table(records, figures: dict, own_stage1: dict[str, tuple[int, int]])
                      f"{stage1} | {stage2} |")
 
     for dataset, preset in DSCNET_OF.items():
-        figures = reference.get(dataset)
+        figures, batch = reference.get(dataset), own_stage1.get(preset, (0, 0))[1]
         if figures:
             steps = figures["stage1_steps"]
             lines.append(f"| {dataset} | reference (XifengGuo/DSC-Net, {steps} AE steps) | "
                          f"{len(figures['acc'])} | {mean_std(figures['acc'])} | {mean_std(figures['nmi'])} | "
                          f"{figures['stage1_step_s']:.3f} | {figures['stage2_step_s']:.3f} |")
             if parity_case_name(dataset) in ours:
-                full_batch = " --pretrain-batch-size 0" if own_stage1.get(preset, (0, 0))[1] else ""
+                full_batch = " --pretrain-batch-size 0" if batch else ""
                 row(dataset, parity_case_name(dataset),
                     f"dscsc `--preset {preset} --pretrain-epochs {steps}{full_batch}`")
             if reference_reading_case(dataset) in ours:
@@ -282,7 +282,7 @@ def parity_table(records, figures: dict, own_stage1: dict[str, tuple[int, int]])
                 continue  # the preset's own runs are the row above
         if preset in ours:
             length = f" (Stage I {stage1_label(*own_stage1[preset])})" if preset in own_stage1 else ""
-            row(dataset, preset, f"dscsc `--preset {preset}`{length}", own_stage1.get(preset, (0, 0))[1])
+            row(dataset, preset, f"dscsc `--preset {preset}`{length}", batch)
     return lines
 
 

@@ -308,21 +308,24 @@ class Trainer:
         step per mini-batch of a fresh shuffle (more updates per pass; Stage I has no N x N term to keep whole).
         Returns the loss terms and total summed over the pass, so the plateau rule sees a whole-data loss."""
         size = self.config.pretrain_batch_size
-        whole = size == 0 or size >= x.shape[0]
-        batches = [x] if whole else x[torch.randperm(x.shape[0], device=x.device)].split(size)
+        if size == 0 or size >= x.shape[0]:
+            return self._pretrain_step(network, optimizer, x, with_sch, epoch)
         sums: dict[str, torch.Tensor] = {}
         total_sum = torch.zeros((), device=x.device)
-        for batch in batches:
-            views = self._encode(network, batch, augment=with_sch)
-            terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
-            total = self._total(terms, self._stage1_scale)
-            self._step(optimizer, total, terms, "pretrain", epoch)
-            if len(batches) == 1:
-                return terms, total
+        for batch in x[torch.randperm(x.shape[0], device=x.device)].split(size):
+            terms, total = self._pretrain_step(network, optimizer, batch, with_sch, epoch)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()
             total_sum = total_sum + total.detach()
         return sums, total_sum
+
+    def _pretrain_step(self, network: DSCSCNetwork, optimizer, x: torch.Tensor, with_sch: bool,
+                       epoch: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        views = self._encode(network, x, augment=with_sch)
+        terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
+        total = self._total(terms, self._stage1_scale)
+        self._step(optimizer, total, terms, "pretrain", epoch)
+        return terms, total
 
     def _plateaued(self, recon: list[float]) -> bool:
         cfg = self.config
