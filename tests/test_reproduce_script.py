@@ -52,6 +52,15 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
     assert {layer.get("solver") for case in shallow for layer in case.layers} >= {"ssc", "lrr", "kssc"}
     assert by_name(suites["dscnet-l1"], "DSCNet-L1 orl").fingerprint(registry) != \
         by_name(suites["dscnet"], "dscnet-orl").fingerprint(registry)
+    # UMIST's ablation shares its end rows with UMIST's recipe and main row; its middle rows each drop one module.
+    umist = load_reproduce().suites(registry, ["umist"], None)
+    ablation = {case.name: case for case in umist["table4-umist"]}
+    assert ablation["umist DRH"].fingerprint(registry) == by_name(umist["dscnet"], "dscnet-umist").fingerprint(registry)
+    assert ablation["umist Augmentation+DRH+SCH"].fingerprint(registry) == \
+        by_name(umist["main"], "umist").fingerprint(registry)
+    assert resolve_config(registry, *ablation["umist DRH+SCH"].layers).augment == "none"
+    assert resolve_config(registry, *ablation["umist Augmentation+DRH"].layers).beta == 0.0
+    assert len({case.fingerprint(registry) for case in ablation.values()}) == 4
     # Table 4's full row is the ORL preset itself, so its runs are shared with the main table.
     assert by_name(suites["table4"], "Augmentation+DRH+SCH").fingerprint(registry) == \
         by_name(suites["main"], "orl").fingerprint(registry)
@@ -88,6 +97,7 @@ def test_report_from_stored_runs(tmp_path):
         fake_record(tmp_path, by_name(suites["fig3"], "orl k=0"), seed, 0.6)
         fake_record(tmp_path, by_name(suites["dscnet-l1"], "DSCNet-L1 orl"), seed, 0.7)
     fake_record(tmp_path, by_name(suites["shallow"], "SSC orl"), 0, 0.65)
+    fake_record(tmp_path, by_name(suites["table4-umist"], "umist Augmentation+DRH"), 0, 0.7)
     # Seed 0 equals the reference's seed-0 figures of the reference file, seed 1 does not.
     reference = tomllib.loads((ROOT / "benchmarks" / "reference-dscnet.toml").read_text())["from_scratch"]["orl"]
     as_read = by_name(suites["dscnet-as-reference"], "dscnet-orl, images as DSC-Net reads them")
@@ -128,6 +138,9 @@ def test_report_from_stored_runs(tmp_path):
     assert "| DRH | `dscnet-orl` | 2 | 75.00 ± 0.00 |" in text
     assert "| Augmentation+DRH+SCH | `orl` | 2 | 85.00 ± 7.07 |" in text
     assert "| 0 | 2 | 60.00 ± 0.00 |" in text and "| 10 | 2 | 85.00 ± 7.07 |" in text  # k = 10 is the preset
+    # UMIST's ablation appears once it has a record; its rows have no published number.
+    assert "## Table 4 on UMIST (not in the paper)" in text
+    assert "| umist Augmentation+DRH | `umist` `--beta 0.0` | 1 | 70.00 ± 0.00 |" in text and "| — |" in text
     # Tables 2 and 3 in the paper's layout: every method's row, ours beside the paper's number.
     assert "### Table 2, clusterer `dsc-post`" in text and "### Table 3, clusterer `spectral`" in text
     assert "| SSC | 65.00 ± 0.00 (67.00) | 65.00 ± 0.00 (82.06) | 1, 61 |" in text
