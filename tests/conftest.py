@@ -1,6 +1,9 @@
 """Shared fixtures and helpers: the plugin registry, and driving the CLI through Typer's runner."""
 
+import importlib
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +60,12 @@ def assert_one_line_error(result, *fragments, code=2):
 _SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 if "DSCSC_DATA" not in os.environ and os.path.isdir(_SHARED_DATA):
     os.environ["DSCSC_DATA"] = os.path.abspath(_SHARED_DATA)
+
+
+def benchmark_script(name: str):
+    """A script of benchmarks/ imported as a module (they are scripts, not a package)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)

@@ -8,15 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import benchmark_script
 
 from dscsc_core.datapaths import DataRoot
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-try:
-    import pixel_baseline
-finally:
-    sys.path.pop(0)
+pixel_baseline = benchmark_script("pixel_baseline")
 
 
 def test_coefficients_stay_inside_each_subspace():

@@ -8,16 +8,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+from conftest import benchmark_script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_reproduce():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import reproduce
-    finally:
-        sys.path.pop(0)
-    return reproduce
+    return benchmark_script("reproduce")
 
 
 def fake_record(folder: Path, case, seed: int, acc: float, step_seconds: dict | None = None,

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
+
+from conftest import benchmark_script
 
 from dscsc_core.runner import prepare, resolve_config
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_stage1_length():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import stage1_length
-    finally:
-        sys.path.pop(0)
-    return stage1_length
 
 
 def _run(registry):
@@ -27,7 +16,7 @@ def _run(registry):
 
 
 def test_stage1_only_reads_the_reconstruction_at_each_length_and_scores_nothing(registry):
-    stage1_length = load_stage1_length()
+    stage1_length = benchmark_script("stage1_length")
     measure = stage1_length.measure
     only = measure(_run(registry), [2, 4], stage1_only=True)
     scored = measure(_run(registry), [2, 4])
