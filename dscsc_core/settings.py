@@ -83,10 +83,17 @@ ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_inpu
                                "pretrain_batch_size": 0}
 
 
+# The same for plugin parameters, by their ``kind.name`` key in a run's ``params``.
+ADDED_LATER_PARAMS: dict[str, Any] = {"augment.padding": "zeros"}
+
+
 def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` less the later-added settings that sit at their earlier behaviour."""
-    return {key: value for key, value in settings.items()
-            if key not in ADDED_LATER or ADDED_LATER[key] != value}
+    kept = {key: value for key, value in settings.items() if key not in ADDED_LATER or ADDED_LATER[key] != value}
+    if isinstance(kept.get("params"), dict):
+        kept["params"] = {key: value for key, value in kept["params"].items()
+                          if key not in ADDED_LATER_PARAMS or ADDED_LATER_PARAMS[key] != value}
+    return kept
 
 
 # Settings of a run around the trainer.

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dscsc_core import DataError
+from dscsc_core import DataError, ParameterError
 from dscsc_plugins.augmentations import GeometricAugmentation, NoAugmentation
 
 
@@ -43,3 +43,17 @@ def test_zero_strength_is_identity(batch):
 def test_rejects_non_batch_input():
     with pytest.raises(DataError):
         NoAugmentation()(torch.zeros(3, 8, 8))
+
+
+def test_padding_decides_what_moves_in_from_outside_the_image():
+    # A bright background (UMIST's, ORL's): zeros pads black wedges in, border repeats the edge.
+    bright = torch.ones(4, 1, 16, 16)
+    strong = {"degrees": 30.0, "translate": 0.2}
+    assert GeometricAugmentation(**strong)(bright).min() < 0.5
+    for padding in ("border", "reflection"):
+        assert torch.allclose(GeometricAugmentation(padding=padding, **strong)(bright), bright, atol=1e-5)
+
+
+def test_rejects_an_unknown_padding_in_one_line():
+    with pytest.raises(ParameterError, match="padding.*zeros, border, reflection"):
+        GeometricAugmentation(padding="wrap")

@@ -35,6 +35,14 @@ def test_descriptive_metadata_does_not_change_the_fingerprint(registry):
     assert plain.fingerprint(registry) == BenchCase("a", ({**BASE, "coef_diagonal": "zero"},)).fingerprint(registry)
 
 
+def test_a_parameter_added_later_keeps_earlier_runs_found_at_its_old_behaviour(registry):
+    # augment.padding came after runs were stored with black padding: "zeros" must not orphan them.
+    augmented = {**BASE, "augment": "geometric"}
+    plain = BenchCase("a", (augmented,)).fingerprint(registry)
+    assert BenchCase("a", (augmented, {"params": {"augment": {"padding": "zeros"}}})).fingerprint(registry) == plain
+    assert BenchCase("a", (augmented, {"params": {"augment": {"padding": "border"}}})).fingerprint(registry) != plain
+
+
 def test_a_run_stored_under_another_name_is_reused_under_the_name_asked_for(registry, tmp_path):
     ablation = BenchCase("orl diagonal=free", (BASE, {"coef_diagonal": "free"}))
     saved(RecordStore(tmp_path), ablation, registry, seed=1, acc=0.7)

@@ -27,6 +27,9 @@ class GeometricAugmentation(AugmentationPolicy):
         Param("scale_max", float, 1.1, "zoom drawn from [1, scale_max]", min=1, max=4),
         Param("hflip", bool, False, "also flip horizontally with probability 0.5 (never for digits)"),
         Param("p", float, 1.0, "probability of applying the affine transform to a sample", min=0, max=1),
+        Param("padding", str, "zeros", "what fills the pixels a transform moves in from outside the image: "
+              "zeros (black), border (the nearest edge pixel) or reflection",
+              choices=("zeros", "border", "reflection")),
     )
 
     def __init__(self, **values):
@@ -38,7 +41,7 @@ class GeometricAugmentation(AugmentationPolicy):
                 scale=(1.0, self.scale_max),
                 shear=self.shear,
                 p=self.p,
-                padding_mode="zeros",
+                padding_mode=self.padding,
             )
         ]
         if self.hflip:
