@@ -89,11 +89,14 @@ ADDED_LATER_PARAMS: dict[str, Any] = {"augment.padding": "zeros"}
 
 def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` less the later-added settings that sit at their earlier behaviour."""
-    kept = {key: value for key, value in settings.items() if key not in ADDED_LATER or ADDED_LATER[key] != value}
+    kept = _without_defaults(settings, ADDED_LATER)
     if isinstance(kept.get("params"), dict):
-        kept["params"] = {key: value for key, value in kept["params"].items()
-                          if key not in ADDED_LATER_PARAMS or ADDED_LATER_PARAMS[key] != value}
+        kept["params"] = _without_defaults(kept["params"], ADDED_LATER_PARAMS)
     return kept
+
+
+def _without_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key not in defaults or defaults[key] != value}
 
 
 # Settings of a run around the trainer.

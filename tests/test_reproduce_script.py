@@ -13,10 +13,6 @@ from conftest import benchmark_script
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_reproduce():
-    return benchmark_script("reproduce")
-
-
 def fake_record(folder: Path, case, seed: int, acc: float, step_seconds: dict | None = None,
                 nmi: float | None = None) -> None:
     from dscsc_core.registry import load_registry
@@ -40,17 +36,17 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
     from dscsc_core.runner import resolve_config
 
     registry = load_registry(strict=True)
-    suites = load_reproduce().suites(registry, ["orl", "coil20"], None)
+    suites = benchmark_script("reproduce").suites(registry, ["orl", "coil20"], None)
     assert [case.name for case in suites["dscnet"]] == ["dscnet-orl", "dscnet-coil20"]
     assert [case.name for case in suites["table4"]] == ["DRH", "DRH+SCH", "Augmentation+DRH+SCH"]
     # Every shallow method on every dataset, a solver on the dataset's DSC-Net recipe.
     shallow = suites["shallow"]
-    assert len(shallow) == 2 * len(load_reproduce().SHALLOW_METHODS)
+    assert len(shallow) == 2 * len(benchmark_script("reproduce").SHALLOW_METHODS)
     assert {layer.get("solver") for case in shallow for layer in case.layers} >= {"ssc", "lrr", "kssc"}
     assert by_name(suites["dscnet-l1"], "DSCNet-L1 orl").fingerprint(registry) != \
         by_name(suites["dscnet"], "dscnet-orl").fingerprint(registry)
     # UMIST's ablation shares its end rows with UMIST's recipe and main row; its middle rows each drop one module.
-    umist = load_reproduce().suites(registry, ["umist"], None)
+    umist = benchmark_script("reproduce").suites(registry, ["umist"], None)
     ablation = {case.name: case for case in umist["table4-umist"]}
     assert ablation["umist DRH"].fingerprint(registry) == by_name(umist["dscnet"], "dscnet-umist").fingerprint(registry)
     assert ablation["umist Augmentation+DRH+SCH"].fingerprint(registry) == \
@@ -87,7 +83,7 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
 def test_report_from_stored_runs(tmp_path):
     from dscsc_core.registry import load_registry
 
-    suites = load_reproduce().suites(load_registry(strict=True), ["orl"], None)
+    suites = benchmark_script("reproduce").suites(load_registry(strict=True), ["orl"], None)
     for seed, acc in enumerate((0.8, 0.9)):
         fake_record(tmp_path, by_name(suites["main"], "orl"), seed, acc, {"stage1": 0.05, "stage2": 0.2})
         fake_record(tmp_path, by_name(suites["dscnet"], "dscnet-orl"), seed, 0.75, {"stage1": 0.04, "stage2": 0.03})
@@ -165,7 +161,7 @@ def test_report_only_without_records_leaves_the_report_as_it_is(tmp_path):
 def test_time_table_holds_a_preset_to_its_quiet_timing_only_for_the_stage_one_it_was_timed_with():
     from dscsc_core.benchmark import BenchRecord
 
-    reproduce = load_reproduce()
+    reproduce = benchmark_script("reproduce")
     scores = {"dsc-post": {"acc": 0.8, "nmi": 0.8, "ari": 0.8, "seconds": 0.0}}
     records = [BenchRecord("orl", "", seed, "f", 100.0, scores) for seed in (0, 1)]
     reference = {"quiet_whole_seed": {"orl": {"pretrain_epochs": 2000, "seconds": 150.0}}}
