@@ -36,17 +36,18 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
     from dscsc_core.runner import resolve_config
 
     registry = load_registry(strict=True)
-    suites = benchmark_script("reproduce").suites(registry, ["orl", "coil20"], None)
+    reproduce = benchmark_script("reproduce")
+    suites = reproduce.suites(registry, ["orl", "coil20"], None)
     assert [case.name for case in suites["dscnet"]] == ["dscnet-orl", "dscnet-coil20"]
     assert [case.name for case in suites["table4"]] == ["DRH", "DRH+SCH", "Augmentation+DRH+SCH"]
     # Every shallow method on every dataset, a solver on the dataset's DSC-Net recipe.
     shallow = suites["shallow"]
-    assert len(shallow) == 2 * len(benchmark_script("reproduce").SHALLOW_METHODS)
+    assert len(shallow) == 2 * len(reproduce.SHALLOW_METHODS)
     assert {layer.get("solver") for case in shallow for layer in case.layers} >= {"ssc", "lrr", "kssc"}
     assert by_name(suites["dscnet-l1"], "DSCNet-L1 orl").fingerprint(registry) != \
         by_name(suites["dscnet"], "dscnet-orl").fingerprint(registry)
     # UMIST's ablation shares its end rows with UMIST's recipe and main row; its middle rows each drop one module.
-    umist = benchmark_script("reproduce").suites(registry, ["umist"], None)
+    umist = reproduce.suites(registry, ["umist"], None)
     ablation = {case.name: case for case in umist["table4-umist"]}
     assert ablation["umist DRH"].fingerprint(registry) == by_name(umist["dscnet"], "dscnet-umist").fingerprint(registry)
     assert ablation["umist Augmentation+DRH+SCH"].fingerprint(registry) == \
