@@ -186,13 +186,18 @@ def stored(registry: Registry, store: RecordStore, cases: list[BenchCase], seeds
     return records
 
 
+def with_spread(mean: str, spread: float, runs: int) -> str:
+    # One run has no spread to show: a "± 0.00" there would read as a measured one.
+    return f"{mean} ± {spread:.2f}" if runs > 1 else mean
+
+
 def cell(summary, metric: str) -> str:
-    return f"{100 * summary.mean[metric]:.2f} ± {100 * summary.std[metric]:.2f}"
+    return with_spread(f"{100 * summary.mean[metric]:.2f}", 100 * summary.std[metric], len(summary.seeds))
 
 
 def mean_std(values: list[float]) -> str:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {spread:.2f}"
+    return with_spread(f"{statistics.mean(values):.2f}", spread, len(values))
 
 
 def step_seconds(records, case: str, stage: str) -> str:
@@ -238,7 +243,7 @@ def paired_difference(records, base_records, case: str, base: str, clusterer: st
     spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
     level = sum(d >= 0 for d in differences)
     mean = round(statistics.mean(differences), 2) + 0.0  # no "-0.00"
-    return f"{mean:+.2f} ± {spread:.2f} (≥ on {level} of {len(differences)})"
+    return f"{with_spread(f'{mean:+.2f}', spread, len(differences))} (≥ on {level} of {len(differences)})"
 
 
 def reference_figures() -> dict:
@@ -486,8 +491,8 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         "autoencoder), in ACC points: the mean ± std of the differences, and on how many seeds DSCSC is at "
         "least level.", "",
         "## Tables 2 and 3 in the paper's layout: every method", "",
-        "Ours as mean ± std over seeds (runs column), the paper's number in brackets. Shallow solvers are "
-        "deterministic: one run each (seed 0 for the clusterer's k-means), std 0 by construction. DSCNet-L2 is "
+        "Ours as mean ± std over seeds (runs column), the paper's number in brackets; a single run has no ±. "
+        "Shallow solvers are deterministic: one run each (seed 0 for the clusterer's k-means). DSCNet-L2 is "
         "the `dscnet-*` recipe, DSCNet-L1 the same with `--regularizer l1`, AE+SSC is `ssc` on the features of "
         "the recipe's Stage I autoencoder (`--solver ssc --solver-input features`), S2ConvSCN the `s2convscn-*` "
         "presets (L1: `--regularizer l1`), DASC the `dasc-*` presets, DSCSC the main presets. "

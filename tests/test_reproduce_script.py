@@ -134,10 +134,11 @@ def test_report_from_stored_runs(tmp_path):
     assert "| 0 | 2 | 60.00 ± 0.00 |" in text and "| 10 | 2 | 85.00 ± 7.07 |" in text  # k = 10 is the preset
     # UMIST's ablation appears once it has a record; its rows have no published number.
     assert "## Table 4 on UMIST (not in the paper)" in text
-    assert "| umist Augmentation+DRH | `umist` `--beta 0.0` | 1 | 70.00 ± 0.00 |" in text and "| — |" in text
+    assert "| umist Augmentation+DRH | `umist` `--beta 0.0` | 1 | 70.00 |" in text and "| — |" in text
     # Tables 2 and 3 in the paper's layout: every method's row, ours beside the paper's number.
     assert "### Table 2, clusterer `dsc-post`" in text and "### Table 3, clusterer `spectral`" in text
-    assert "| SSC | 65.00 ± 0.00 (67.00) | 65.00 ± 0.00 (82.06) | 1, 61 |" in text
+    # A single run shows no spread; two equal seeds do show their measured ± 0.00.
+    assert "| SSC | 65.00 (67.00) | 65.00 (82.06) | 1, 61 |" in text
     assert "| DSCNet-L1 | 70.00 ± 0.00 (85.50) |" in text
     assert "| DSCNet-L2 | 75.00 ± 0.00 (86.00) |" in text and "| DSCSC | 85.00 ± 7.07 (90.75) |" in text
     assert "| KSSC | not run (71.43) | not run (80.70) | - |" in text
