@@ -171,49 +171,69 @@ class Trainer:
         result = TrainingResult(coef=np.zeros(0), embedding=np.zeros(0))
         trains_stage1 = stage1 is None and (resume is None or resume.stage == "pretrain")
         network = self._live_network(images * self._stage1_scale, result) if trains_stage1 else self._network(x)
-        rescale = self._stage1_scale != cfg.input_scale
-        if rescale and not network.homogeneous:
-            raise ConfigError(f"encoder '{self.encoder_plugin.name}' cannot move from pretrain_input_scale "
-                              f"{self._stage1_scale:g} to input_scale {cfg.input_scale:g} (it is not a plain ReLU "
-                              "network); leave pretrain_input_scale unset")
+        self._check_pixel_rescale(network)
         result.alpha = cfg.alpha if cfg.alpha is not None else default_alpha(n_clusters)
         result.gamma = cfg.gamma if cfg.gamma is not None else default_gamma(x.shape[0])
         if resume is not None:
-            result.history = [EpochReport(**report) for report in resume.history]
-            result.timings = dict(resume.timings)
-            result.pretrain_epochs_run = resume.pretrain_epochs_run
-            result.feature_scale = dict(resume.feature_scale)
-
-        if resume is not None and resume.stage == "finetune":
-            pass  # Stage I finished before the checkpoint; its weights come back with Stage II's
-        else:
-            if stage1 is not None:
-                self._restore_stage1(network, stage1, result)
-            else:
-                self._run_stage1(network, images * self._stage1_scale, result, resume, on_stage1)
-                resume = None
-            if rescale:
-                network.change_pixel_scale(cfg.input_scale / self._stage1_scale)
-            with torch.no_grad():
-                result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
-
+            self._continue_records(result, resume)
+        if resume is None or resume.stage != "finetune":  # else Stage I's weights come back with Stage II's
+            self._stage1_into(network, images, result, stage1, resume, on_stage1)
+            resume = None
         self._clock = ("finetune_s", time.perf_counter())
+        self._attach_stage2_parts(network, x.shape[0], n_clusters)
+        self._finetune(network, x, result, resume)
+        result.timings = self._timings_so_far(result)
+        self._read_out(network, x, result)
+        return result
+
+    def _check_pixel_rescale(self, network: DSCSCNetwork) -> None:
+        """Moving Stage I's weights to another pixel scale is exact only for a plain ReLU network."""
+        cfg = self.config
+        if self._stage1_scale != cfg.input_scale and not network.homogeneous:
+            raise ConfigError(f"encoder '{self.encoder_plugin.name}' cannot move from pretrain_input_scale "
+                              f"{self._stage1_scale:g} to input_scale {cfg.input_scale:g} (it is not a plain ReLU "
+                              "network); leave pretrain_input_scale unset")
+
+    @staticmethod
+    def _continue_records(result: TrainingResult, resume: Checkpoint) -> None:
+        """A resumed run carries on the interrupted one's history, timings and measurements."""
+        result.history = [EpochReport(**report) for report in resume.history]
+        result.timings = dict(resume.timings)
+        result.pretrain_epochs_run = resume.pretrain_epochs_run
+        result.feature_scale = dict(resume.feature_scale)
+
+    def _stage1_into(self, network: DSCSCNetwork, images: torch.Tensor, result: TrainingResult,
+                     stage1: StageOne | None, resume: Checkpoint | None,
+                     on_stage1: Callable[[StageOne], None] | None) -> None:
+        """Stage I's autoencoder in ``network``: restored from a stored Stage I, or trained (resumed)."""
+        if stage1 is not None:
+            self._restore_stage1(network, stage1, result)
+        else:
+            self._run_stage1(network, images * self._stage1_scale, result, resume, on_stage1)
+        if self._stage1_scale != self.config.input_scale:
+            network.change_pixel_scale(self.config.input_scale / self._stage1_scale)
+        with torch.no_grad():
+            result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(images * self.config.input_scale))
+
+    def _attach_stage2_parts(self, network: DSCSCNetwork, n_samples: int, n_clusters: int) -> None:
+        """C, and the self-supervised heads (S2ConvSCN's classifier, DASC's discriminator) when on."""
+        cfg = self.config
         generator = torch.Generator().manual_seed(cfg.seed + 1)
-        network.attach_self_expression(x.shape[0], cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
+        network.attach_self_expression(n_samples, cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
         if self._self_supervised and cfg.pseudo_label_weight > 0:
             network.attach_classifier(n_clusters)
         if self._self_supervised and cfg.adversarial_weight > 0:
             network.attach_discriminator(n_clusters, cfg.adversarial_dim)
-        self._finetune(network, x, result, resume)
-        result.timings = self._timings_so_far(result)
 
-        with torch.no_grad():
-            assert network.self_expression is not None
-            result.coef = network.self_expression.coefficients().cpu().numpy().astype(np.float64)
-            features = network.encoder(x)
-            result.embedding = features.cpu().numpy()
-            result.feature_scale["final"] = _mean_squared_norm(features)
-        return result
+    @staticmethod
+    @torch.no_grad()
+    def _read_out(network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult) -> None:
+        """The learned C and the final features, as NumPy, into ``result``."""
+        assert network.self_expression is not None
+        result.coef = network.self_expression.coefficients().cpu().numpy().astype(np.float64)
+        features = network.encoder(x)
+        result.embedding = features.cpu().numpy()
+        result.feature_scale["final"] = _mean_squared_norm(features)
 
     # ------------------------------------------------------------------ the network
     def _network(self, x: torch.Tensor) -> DSCSCNetwork:
