@@ -32,6 +32,7 @@ from .metrics import clustering_scores
 from .outputs import CHECKPOINT
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
+from .settings import TrainingConfig
 from .stage1_cache import StageOneCache, stage1_fingerprints
 from .trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
 
@@ -304,6 +305,19 @@ class RunResult:
         return self.summary["metrics"]
 
 
+def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: Path | None,
+             on_epoch: EpochCallback | None, should_stop: Callable[[], bool] | None) -> Trainer:
+    """The run's plugins in a Trainer; the run's clusterer also gives the pseudo-labels where a method uses them."""
+    config, parts = run.config, run.components
+    return Trainer(
+        training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
+        device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
+        checkpointer=(lambda state: _save_checkpoint(state, checkpoint)) if checkpoint is not None else None,
+        should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
+        pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
+    )
+
+
 def execute(
     run: PreparedRun,
     on_epoch: EpochCallback | None = None,
@@ -333,13 +347,7 @@ def execute(
     # With a solver on features, the network stops after Stage I (no Stage II steps).
     training = config.training() if solver is None else dataclasses.replace(config.training(), epochs=0)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    trainer = Trainer(
-        training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
-        device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
-        checkpointer=(lambda state: _save_checkpoint(state, path)) if path is not None else None,
-        should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
-        pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
-    )
+    trainer = _trainer(run, training, key, path, on_epoch, should_stop)
     cache = StageOneCache(stage1_cache) if stage1_cache is not None else None
     stage1_keys = stage1_fingerprints(run) if cache is not None else ()
     stage1_key = stage1_keys[0] if stage1_keys else None
