@@ -385,7 +385,16 @@ def _finish(run: PreparedRun, trained: TrainingResult, stage1: StageOneUse,
             clusterings[name] = _scored(run, extra.labels, seconds)
     timings = RunTimings(run.load_seconds, trained.timings.get("pretrain_s", 0.0), trained.timings["finetune_s"],
                          own_seconds, stage1)
-    summary = {
+    summary = _summary(run, trained, timings, clusterings[config.clusterer].scores)
+    return RunResult(summary, own.labels, trained.coef, own.affinity, trained.embedding, timings, trained.history,
+                     run.data.labels, clusterings)
+
+
+def _summary(run: PreparedRun, trained: TrainingResult, timings: RunTimings,
+             scores: dict[str, float] | None) -> dict[str, Any]:
+    """What summary.json says about a finished run: settings, plugins, data, machine, scores and timings."""
+    config, parts = run.config, run.components
+    return {
         "dscsc_version": __version__,
         "config": {**config.to_dict(),
                    **({} if "solver" in parts else {"alpha": trained.alpha, "gamma": trained.gamma})},
@@ -406,11 +415,9 @@ def _finish(run: PreparedRun, trained: TrainingResult, stage1: StageOneUse,
         "stage1": timings.stage1.to_dict(),
         "feature_scale": trained.feature_scale,
         "final_losses": trained.history[-1].losses if trained.history else {},
-        "metrics": clusterings[config.clusterer].scores,
+        "metrics": scores,
         "timings": timings.to_dict(),
     }
-    return RunResult(summary, own.labels, trained.coef, own.affinity, trained.embedding, timings, trained.history,
-                     run.data.labels, clusterings)
 
 
 def _timed_clustering(clusterer: Clusterer, coef: np.ndarray, run: PreparedRun) -> tuple[Clustering, float]:
