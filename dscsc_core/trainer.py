@@ -177,7 +177,7 @@ class Trainer:
         if resume is not None:
             self._continue_records(result, resume)
         if resume is None or resume.stage != "finetune":  # else Stage I's weights come back with Stage II's
-            self._stage1_into(network, images, result, stage1, resume, on_stage1)
+            self._stage1_into(network, images, x, result, stage1, resume, on_stage1)
             resume = None
         self._clock = ("finetune_s", time.perf_counter())
         self._attach_stage2_parts(network, x.shape[0], n_clusters)
@@ -186,10 +186,15 @@ class Trainer:
         self._read_out(network, x, result)
         return result
 
+    @property
+    def _rescales(self) -> bool:
+        """Stage I trains on another pixel scale than Stage II."""
+        return self._stage1_scale != self.config.input_scale
+
     def _check_pixel_rescale(self, network: DSCSCNetwork) -> None:
         """Moving Stage I's weights to another pixel scale is exact only for a plain ReLU network."""
         cfg = self.config
-        if self._stage1_scale != cfg.input_scale and not network.homogeneous:
+        if self._rescales and not network.homogeneous:
             raise ConfigError(f"encoder '{self.encoder_plugin.name}' cannot move from pretrain_input_scale "
                               f"{self._stage1_scale:g} to input_scale {cfg.input_scale:g} (it is not a plain ReLU "
                               "network); leave pretrain_input_scale unset")
@@ -202,7 +207,7 @@ class Trainer:
         result.pretrain_epochs_run = resume.pretrain_epochs_run
         result.feature_scale = dict(resume.feature_scale)
 
-    def _stage1_into(self, network: DSCSCNetwork, images: torch.Tensor, result: TrainingResult,
+    def _stage1_into(self, network: DSCSCNetwork, images: torch.Tensor, x: torch.Tensor, result: TrainingResult,
                      stage1: StageOne | None, resume: Checkpoint | None,
                      on_stage1: Callable[[StageOne], None] | None) -> None:
         """Stage I's autoencoder in ``network``: restored from a stored Stage I, or trained (resumed)."""
@@ -210,10 +215,10 @@ class Trainer:
             self._restore_stage1(network, stage1, result)
         else:
             self._run_stage1(network, images * self._stage1_scale, result, resume, on_stage1)
-        if self._stage1_scale != self.config.input_scale:
+        if self._rescales:
             network.change_pixel_scale(self.config.input_scale / self._stage1_scale)
         with torch.no_grad():
-            result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(images * self.config.input_scale))
+            result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
 
     def _attach_stage2_parts(self, network: DSCSCNetwork, n_samples: int, n_clusters: int) -> None:
         """C, and the self-supervised heads (S2ConvSCN's classifier, DASC's discriminator) when on."""
