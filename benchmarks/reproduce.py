@@ -449,24 +449,13 @@ def plot_sweep(points, path: Path) -> bool:
 
 def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: range, command: str, machine: str,
            output: Path) -> str:
-    main_records = stored(registry, store, all_suites["main"], seeds)
-    dscnet_records = stored(registry, store, all_suites["dscnet"], seeds)
-    as_read_records = (stored(registry, store, all_suites["parity"], seeds)
-                       + stored(registry, store, all_suites["dscnet-as-reference"], seeds))
+    def records(suite: str, suite_seeds: range = seeds):
+        return stored(registry, store, all_suites[suite], suite_seeds)
+
     own_stage1 = {preset: stage1_schedule(resolve_config(registry, *Recipe(preset).layers(registry)))
                   for preset in (*DSCNET_OF.values(), *DSCNET_OF)}
     reference = reference_figures()
-    agreement = same_seed_agreement(as_read_records, reference)
-    t4_records = stored(registry, store, all_suites["table4"], seeds)
-    t4_umist_records = stored(registry, store, all_suites["table4-umist"], seeds)
-    sweep_lines, points = sweep(stored(registry, store, all_suites["fig3"], sweep_seeds))
-    baseline_records = (stored(registry, store, all_suites["shallow"], SHALLOW_SEEDS)
-                        + stored(registry, store, all_suites["dscnet-l1"], seeds)
-                        + stored(registry, store, all_suites["ae-ssc"], seeds)
-                        + stored(registry, store, all_suites["s2convscn"], seeds)
-                        + stored(registry, store, all_suites["dasc"], seeds))
-    figure = output.parent / "figures" / "orl-k-sweep.png"  # beside the report it belongs to
-    plotted = bool(points) and plot_sweep(points, figure)
+    main_records, dscnet_records = records("main"), records("dscnet")
     notes = HERE / "results-notes.md"
     parts = [
         "# Reproduction results", "",
@@ -475,6 +464,22 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         "`benchmarks/reference-dscnet.toml`). Mean ± sample std over seeds 0..N-1, final epoch, never a best run "
         "or best epoch. Both clusterers score the same learned C.", "",
         f"- Command: `{command}`", f"- Machine: {machine}", "",
+        *parity_section(dscnet_records, records("parity") + records("dscnet-as-reference"), reference, own_stage1),
+        *main_section(registry, main_records, dscnet_records),
+        *every_method_section(records("shallow", SHALLOW_SEEDS) + records("dscnet-l1") + records("ae-ssc")
+                              + records("s2convscn") + records("dasc"), dscnet_records, main_records),
+        "## Time per seed", "", *time_table(main_records, reference, own_stage1), "",
+        *table4_sections(records("table4"), records("table4-umist")),
+        *sweep_section(records("fig3", sweep_seeds), output.parent / "figures" / "orl-k-sweep.png"),
+    ]
+    if notes.exists():
+        parts += [notes.read_text().strip(), ""]
+    return "\n".join(parts)
+
+
+def parity_section(dscnet_records, as_read_records, reference: dict, own_stage1) -> list[str]:
+    agreement = same_seed_agreement(as_read_records, reference)
+    return [
         "## Parity: the dscnet recipe against DSC-Net's reference implementation", "",
         *parity_table(dscnet_records + as_read_records, reference, own_stage1), "",
         *([f"Reference figures: {reference['measured']}", ""] if "measured" in reference else []),
@@ -483,6 +488,11 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
            "The recipe run on that reading (the generic `mat` source, `order = row`) starts from the reference's "
            "weights for the same seed (`tests/test_dscnet_parity.py`); where the two end up:", "", *agreement, ""]
           if agreement else []),
+    ]
+
+
+def main_section(registry, main_records, dscnet_records) -> list[str]:
+    return [
         "## Tables 2 and 3: DSCSC on every dataset, both clusterers", "",
         *main_table(registry, main_records, dscnet_records), "",
         "ACC gap = our mean ACC minus the paper's DSCSC ACC (percentage points). The dscnet column is the "
@@ -490,6 +500,11 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         "column pairs the two seed by seed (each seed's DSCSC starts Stage II from the recipe's own Stage I "
         "autoencoder), in ACC points: the mean ± std of the differences, and on how many seeds DSCSC is at "
         "least level.", "",
+    ]
+
+
+def every_method_section(baseline_records, dscnet_records, main_records) -> list[str]:
+    return [
         "## Tables 2 and 3 in the paper's layout: every method", "",
         "Ours as mean ± std over seeds (runs column), the paper's number in brackets; a single run has no ±. "
         "Shallow solvers are deterministic: one run each (seed 0 for the clusterer's k-means). DSCNet-L2 is "
@@ -498,19 +513,23 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         "presets (L1: `--regularizer l1`), DASC the `dasc-*` presets, DSCSC the main presets. "
         "\"not run\": no stored run yet (see the notes).", "",
         *paper_tables(baseline_records, dscnet_records, main_records),
-        "## Time per seed", "", *time_table(main_records, reference, own_stage1), "",
-        "## Table 4: module ablation on ORL", "", *table4(t4_records), "",
-        *(["## Table 4 on UMIST (not in the paper)", "",
-           "The same rows on UMIST, plus the augmented view without SCH (`--beta 0`): on UMIST DSCSC falls "
-           "below its base, and these rows say which module costs.", "",
-           *table4(t4_umist_records, TABLE4_UMIST), ""] if t4_umist_records else []),
-        "## Figure 3: ACC versus k on ORL", "", *sweep_lines, "",
     ]
-    if plotted:
-        parts += ["![ACC versus k on ORL](figures/orl-k-sweep.png)", ""]
-    if notes.exists():
-        parts += [notes.read_text().strip(), ""]
-    return "\n".join(parts)
+
+
+def table4_sections(orl_records, umist_records) -> list[str]:
+    umist = (["## Table 4 on UMIST (not in the paper)", "",
+              "The same rows on UMIST, plus the augmented view without SCH (`--beta 0`): on UMIST DSCSC falls "
+              "below its base, and these rows say which module costs.", "",
+              *table4(umist_records, TABLE4_UMIST), ""] if umist_records else [])
+    return ["## Table 4: module ablation on ORL", "", *table4(orl_records), "", *umist]
+
+
+def sweep_section(records, figure: Path) -> list[str]:
+    """Figure 3's table, and its plot beside the report when there are points to draw."""
+    sweep_lines, points = sweep(records)
+    plotted = bool(points) and plot_sweep(points, figure)
+    picture = ["![ACC versus k on ORL](figures/orl-k-sweep.png)", ""] if plotted else []
+    return ["## Figure 3: ACC versus k on ORL", "", *sweep_lines, "", *picture]
 
 
 def main() -> None:
