@@ -74,7 +74,8 @@ def sparse_admm(gram: np.ndarray, fit_scale: float, l1: float, l2: float, iterat
 
 class SparseSubspaceClustering(SelfExpressionSolver):
     name = "ssc"
-    summary = "SSC (Elhamifar & Vidal 2013): l1 self-expression with a noise term, by ADMM on all columns"
+    summary = ("SSC (Elhamifar & Vidal 2013): l1 self-expression with a noise term, by ADMM on all columns; "
+               "AE+SSC with --solver-input features")
     params = (
         Param("fit_alpha", float, 20.0,
               "SSC's alpha: fit weight lambda = alpha / mu, mu the coherence bound (SSC's code: 20)",
