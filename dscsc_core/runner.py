@@ -318,6 +318,17 @@ def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: P
     )
 
 
+def _stage1_sharing(run: PreparedRun, stage1_cache: Path | str | None, resume: Checkpoint | None):
+    """(key, stored Stage I or None, callback storing a freshly trained one or None) for ``stage1_cache``."""
+    if stage1_cache is None:
+        return None, None, None
+    cache = StageOneCache(stage1_cache)
+    keys = stage1_fingerprints(run)
+    stored = cache.find(keys) if resume is None else None
+    # Called only when the trainer trains Stage I itself (none stored, or one it cannot start from).
+    return keys[0], stored, (lambda stage1: cache.save(keys[0], stage1))
+
+
 def execute(
     run: PreparedRun,
     on_epoch: EpochCallback | None = None,
@@ -348,12 +359,7 @@ def execute(
     training = config.training() if solver is None else dataclasses.replace(config.training(), epochs=0)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     trainer = _trainer(run, training, key, path, on_epoch, should_stop)
-    cache = StageOneCache(stage1_cache) if stage1_cache is not None else None
-    stage1_keys = stage1_fingerprints(run) if cache is not None else ()
-    stage1_key = stage1_keys[0] if stage1_keys else None
-    stored = cache.find(stage1_keys) if cache is not None and resume is None else None
-    # Called only when the trainer trains Stage I itself (none stored, or one it cannot start from).
-    store = (lambda stage1: cache.save(stage1_key, stage1)) if cache is not None else None
+    stage1_key, stored, store = _stage1_sharing(run, stage1_cache, resume)
     try:
         trained = trainer.fit(run.data.images, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)
     except TrainingInterrupted as stopped:
