@@ -16,6 +16,9 @@ from .params import Param
 PRETRAIN_OBJECTIVES = ("drh+sch", "drh")
 COEF_INITS = ("normal", "constant")
 COEF_DIAGONALS = ("zero", "free")
+# Arithmetic of the autoencoder's layers: fp32, or bfloat16 under autocast (C, the head and the losses
+# stay fp32). bf16 is for speed on CPUs with AMX/AVX-512-bf16 and on GPUs; it moves every number.
+PRECISIONS = ("fp32", "bf16")
 SOLVER_INPUTS = ("pixels", "features")
 
 # Settings the trainer reads (the method itself). Defaults per §4.1 of the paper unless noted.
@@ -48,6 +51,9 @@ TRAINING_SETTINGS: tuple[Param, ...] = (
     Param("drh_views", str, "mean",
           "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
           choices=DRH_VIEW_COMBINES),
+    Param("precision", str, "fp32",
+          "arithmetic of the encoder and decoder: fp32, or bf16 (autocast; C, the head and the losses stay fp32)",
+          choices=PRECISIONS),
     Param("pseudo_label_every", int, 0,
           "re-cluster C into pseudo-labels every E Stage II epochs, for S2ConvSCN's and DASC's terms (0: off)", min=0),
     Param("label_agreement_weight", float, 0.0,
@@ -80,7 +86,7 @@ ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_inpu
                                "label_agreement_weight": 0.0, "pseudo_label_weight": 0.0,
                                "adversarial_weight": 0.0, "adversarial_dim": 4, "adversarial_real_fraction": 0.8,
                                "adversarial_margin": 0.5, "pretrain_lr": None,
-                               "pretrain_batch_size": 0}
+                               "pretrain_batch_size": 0, "precision": "fp32"}
 
 
 # The same for plugin parameters, by their ``kind.name`` key in a run's ``params``.

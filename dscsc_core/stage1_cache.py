@@ -28,7 +28,7 @@ STAGE1_FORMAT = 1
 _ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective", "seed")
 _HEAD = ("head_dim", "head_hidden")
 _WITH_SCH = ("beta", "temperature", "drh_views")
-_ADDED_LATER = ("pretrain_lr", "pretrain_batch_size")
+_ADDED_LATER = ("pretrain_lr", "pretrain_batch_size", "precision")
 
 
 def _images_digest(images: torch.Tensor) -> str:

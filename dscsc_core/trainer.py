@@ -434,21 +434,28 @@ class Trainer:
     def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
         """Features of x, and of an augmented view when ``augment`` and the policy makes one."""
         if not augment or self.augment.identity:
-            return _Views(x, network.encoder(x))
+            return _Views(x, self._through(network.encoder, x))
         x_aug = self.augment(x)
         # One batched pass through the shared encoder for both views.
-        features = network.encoder(torch.cat([x, x_aug]).contiguous(memory_format=torch.channels_last))
+        features = self._through(network.encoder, torch.cat([x, x_aug]).contiguous(memory_format=torch.channels_last))
         n = x.shape[0]
         return _Views(x, features[:n], x_aug, features[n:])
+
+    def _through(self, layers: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``layers(x)`` in the run's precision, returned as fp32 so that C and the losses stay fp32."""
+        if self.config.precision == "fp32":
+            return layers(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return layers(x).float()
 
     def _terms(self, network: DSCSCNetwork, views: _Views, decoded: torch.Tensor, with_sch: bool,
                coef: torch.Tensor | None = None) -> dict:
         """L_DRH of every view (DRH decodes ``decoded`` for the original view, ẑ for the augmented
         one, Figure 1) and, when SCH is on and weighted, L_SCH."""
         if views.x_aug is None:
-            pairs = [(views.x, network.decoder(decoded))]
+            pairs = [(views.x, self._through(network.decoder, decoded))]
         else:
-            y_both = network.decoder(torch.cat([decoded, views.z_aug]))
+            y_both = self._through(network.decoder, torch.cat([decoded, views.z_aug]))
             n = views.x.shape[0]
             pairs = [(views.x, y_both[:n]), (views.x_aug, y_both[n:])]
         terms = {"drh": drh_loss(pairs, self.config.drh_views)}

@@ -41,8 +41,9 @@ def test_stage2_only_settings_share_stage1_and_stage1_settings_do_not(registry):
     # Stage I's own learning rate is left out while it follows lr, so stored Stage I runs of older code still match.
     assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", pretrain_lr=None)) == base
     assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", pretrain_batch_size=0)) == base
+    assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", precision="fp32")) == base
     for different in ({"seed": 1}, {"lr": 0.01}, {"pretrain_lr": 0.01}, {"pretrain_epochs": 4}, {"input_scale": 2.0},
-                      {"pretrain_batch_size": 8},
+                      {"pretrain_batch_size": 8}, {"precision": "bf16"},
                       {"params": {"dataset": {"data_seed": 1}}}, {"params": {"encoder": {"channels": "8"}}}):
         assert stage1_fingerprint(_prepared(registry, pretrain_objective="drh", **different)) != base, different
     # An eq. 10 Stage I trains SCH on augmented views: those settings matter there.

@@ -225,3 +225,48 @@ def test_stage1_mini_batches_take_one_step_per_batch_and_report_the_whole_pass(r
     steps.clear()
     _run(registry, pretrain_objective="drh", beta=0.0, pretrain_epochs=2, epochs=0, pretrain_batch_size=64)
     assert len(steps) == 2  # a batch as large as the data is the full batch
+
+
+def test_bf16_precision_runs_the_autoencoder_in_bf16_and_keeps_c_and_the_losses_fp32(registry, monkeypatch):
+    from dscsc_core.benchmark import settings_fingerprint
+    from dscsc_core.model import DSCSCNetwork, SelfExpression
+    from dscsc_core.trainer import Trainer
+
+    seen: dict[str, set] = {"encoder": set(), "decoder": set()}
+    built = DSCSCNetwork.__init__
+
+    def recording(self, parts, *args):
+        built(self, parts, *args)
+        for name in ("encoder", "decoder"):
+            convolutions = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+            first = next(m for m in getattr(self, name).modules() if isinstance(m, convolutions))
+            first.register_forward_hook(lambda module, inputs, out, name=name: seen[name].add(out.dtype))
+
+    monkeypatch.setattr(DSCSCNetwork, "__init__", recording)
+    coefficients, encode = SelfExpression.coefficients, Trainer._encode
+
+    def noted_coefficients(self):
+        coef = coefficients(self)
+        seen.setdefault("c and z", set()).add(coef.dtype)
+        return coef
+
+    def noted_views(self, *args, **kwargs):
+        views = encode(self, *args, **kwargs)
+        seen.setdefault("c and z", set()).add(views.z.dtype)
+        return views
+
+    monkeypatch.setattr(SelfExpression, "coefficients", noted_coefficients)
+    monkeypatch.setattr(Trainer, "_encode", noted_views)
+    result = _run(registry, precision="bf16")
+    assert seen.pop("c and z") == {torch.float32}  # C and the features it expresses stay fp32
+    # The training steps run the layers in bf16 (the start-up check and read-outs may stay fp32).
+    assert torch.bfloat16 in seen["encoder"] and torch.bfloat16 in seen["decoder"]
+    assert np.isfinite(result.coef).all()
+    assert all(np.isfinite(value) for record in result.history for value in record.losses.values())
+    seen = {"encoder": set(), "decoder": set()}
+    _run(registry)
+    assert seen == {"encoder": {torch.float32}, "decoder": {torch.float32}, "c and z": {torch.float32}}
+    # fp32 is the behaviour every stored run had: it stays out of fingerprints, bf16 does not.
+    config = resolve_config(registry, TINY)
+    assert settings_fingerprint(resolve_config(registry, TINY, {"precision": "fp32"})) == settings_fingerprint(config)
+    assert settings_fingerprint(resolve_config(registry, TINY, {"precision": "bf16"})) != settings_fingerprint(config)
