@@ -13,7 +13,8 @@ dataset), ``dscnet-l1`` (DSCNet-L1), ``ae-ssc`` (SSC on the Stage I autoencoder'
 measured figures in benchmarks/reference-dscnet.toml), ``parity`` (the same recipe with Stage I as long
 as in the reference's side-by-side runs), ``dscnet-as-reference`` (that, on ORL and COIL20 read as
 DSC-Net's code reads the files, so each seed starts from the reference's own weights), ``main``
-(DSCSC, Tables 2 and 3), ``table4`` (ORL module ablation), ``table4-umist`` (the same ablation on UMIST,
+(DSCSC, Tables 2 and 3), ``precision`` (the Yale B preset in the precision it does not use, bf16 or
+fp32, beside it), ``table4`` (ORL module ablation), ``table4-umist`` (the same ablation on UMIST,
 not in the paper, with the augmented view alone as a fourth row) and ``fig3`` (ORL, ACC versus k). Every
 (configuration, seed) trains once and is scored by both clusterers on the same C:
 `spectral` on A = ½(|C| + |Cᵀ|) as the paper describes, and `dsc-post` (DSC-Net's post-processing).
@@ -59,8 +60,11 @@ REFERENCE_READING = {"orl": "orl/ORL_32x32.mat", "coil20": "coil20/COIL20.mat"}
 TIME_TARGET_S = {"orl": 120, "umist": 180, "mnist1000": 300, "coil20": 300, "yaleb-2432": 1800}
 FULL_BATCH = {"pretrain_batch_size": 0}  # DSC-Net's Stage I: one full-batch step per epoch
 SWEEP_K = (0, 5, 10, 15, 20, 25, 30)
+# Presets also measured in the other precision: bf16 autocast halves Yale B's middle layers on a CPU
+# with native bf16, and its 30-minute target turns on it.
+PRECISION_DATASETS = ("yaleb-2432",)
 DEFAULT_SUITES = ("shallow", "dscnet-l1", "ae-ssc", "s2convscn", "dasc", "dscnet", "parity", "dscnet-as-reference",
-                  "main", "table4", "table4-umist", "fig3")
+                  "main", "precision", "table4", "table4-umist", "fig3")
 # Tables 2 and 3 of the paper as printed: (ACC, NMI) % per method and dataset, None for its dashes.
 PAPER_TABLES: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "LRSC": {"orl": (67.75, 80.82), "yaleb-2432": (67.43, 77.19), "umist": (67.29, 74.98),
@@ -134,6 +138,9 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
             "dataset": "mat", "pretrain_epochs": budget[name], **FULL_BATCH,
             "params": {"dataset": {"path": REFERENCE_READING[name], "order": "row"}}}, reference_reading_case(name),
             data_root) for name in datasets if name in REFERENCE_READING and name in budget],
+        "precision": [preset_case(registry, name, {"precision": other_precision(registry, name)},
+                                  f"{name} {other_precision(registry, name)}", data_root)
+                      for name in datasets if name in PRECISION_DATASETS],
         "table4": [preset_case(registry, preset, overrides or None, row, data_root)
                    for row, preset, overrides, _ in TABLE4],
         "table4-umist": [preset_case(registry, preset, overrides or None, row, data_root)
@@ -157,6 +164,14 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
         "ae-ssc": [preset_case(registry, DSCNET_OF[name], {"solver": "ssc", "solver_input": "features"},
                                f"AE+SSC {name}", data_root) for name in datasets],
     }
+
+
+def own_precision(registry: Registry, preset: str) -> str:
+    return resolve_config(registry, *Recipe(preset).layers(registry)).precision
+
+
+def other_precision(registry: Registry, preset: str) -> str:
+    return "fp32" if own_precision(registry, preset) == "bf16" else "bf16"
 
 
 def reference_stage1_steps() -> dict[str, int]:
@@ -469,6 +484,7 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         *every_method_section(records("shallow", SHALLOW_SEEDS) + records("dscnet-l1") + records("ae-ssc")
                               + records("s2convscn") + records("dasc"), dscnet_records, main_records),
         "## Time per seed", "", *time_table(main_records, reference, own_stage1), "",
+        *precision_section(registry, main_records, records("precision")),
         *table4_sections(records("table4"), records("table4-umist")),
         *sweep_section(records("fig3", sweep_seeds), output.parent / "figures" / "orl-k-sweep.png"),
     ]
@@ -514,6 +530,29 @@ def every_method_section(baseline_records, dscnet_records, main_records) -> list
         "\"not run\": no stored run yet (see the notes).", "",
         *paper_tables(baseline_records, dscnet_records, main_records),
     ]
+
+
+def precision_section(registry, main_records, precision_records) -> list[str]:
+    """The preset beside the same settings in the other precision, seed by seed."""
+    if not precision_records:
+        return []
+    both = main_records + precision_records
+    post = {s.case: s for s in summarise(both, "dsc-post")}
+    spectral = {s.case: s for s in summarise(both, "spectral")}
+    lines = ["| run | precision | seeds | ACC % (dsc-post) | ACC % (spectral) | s / Stage I epoch | "
+             "s / Stage II step | ACC − the preset's, seed by seed (dsc-post) |", "|---" * 8 + "|"]
+    for name in PRECISION_DATASETS:
+        other = other_precision(registry, name)
+        for case, precision in ((name, own_precision(registry, name)), (f"{name} {other}", other)):
+            if case in post:
+                paired = "-" if case == name else paired_difference(both, both, case, name, "dsc-post")
+                lines.append(f"| {case} | {precision} | {len(post[case].seeds)} | {cell(post[case], 'acc')} | "
+                             f"{cell(spectral[case], 'acc')} | {step_seconds(both, case, 'stage1')} | "
+                             f"{step_seconds(both, case, 'stage2')} | {paired} |")
+    return ["## Precision: the Yale B preset in bf16 and in fp32", "",
+            "`precision = \"bf16\"` runs the encoder and decoder under bfloat16 autocast; C, the head and every "
+            "loss stay fp32. Each run trains its own Stage I in its precision. Seconds are the records' own "
+            "(threads and what else ran: see the notes).", "", *lines, ""]
 
 
 def table4_sections(orl_records, umist_records) -> list[str]:

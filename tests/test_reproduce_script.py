@@ -194,3 +194,31 @@ def test_committed_records_fill_every_row_of_tables_2_and_3(tmp_path):
     for row in rows:
         method, runs = row[0].strip("| "), [cell.split(",")[0] for cell in row[3::3]]
         assert set(runs) == ({"1"} if method in shallow else {"5"}), (method, runs)
+
+
+def test_precision_suite_runs_the_yale_b_preset_in_its_other_precision_and_pairs_it_seed_by_seed(tmp_path):
+    from dscsc_core.registry import load_registry
+    from dscsc_core.runner import resolve_config
+
+    registry = load_registry(strict=True)
+    reproduce = benchmark_script("reproduce")
+    suites = reproduce.suites(registry, ["yaleb-2432", "orl"], None)
+    own, other = reproduce.own_precision(registry, "yaleb-2432"), reproduce.other_precision(registry, "yaleb-2432")
+    assert {own, other} == {"fp32", "bf16"}
+    assert [case.name for case in suites["precision"]] == [f"yaleb-2432 {other}"]  # not on ORL
+    compared = suites["precision"][0]
+    assert resolve_config(registry, *compared.layers).precision == other
+    main = by_name(suites["main"], "yaleb-2432")
+    assert compared.fingerprint(registry) != main.fingerprint(registry)
+    for seed, (acc, acc_other) in enumerate(((0.94, 0.93), (0.96, 0.95))):
+        fake_record(tmp_path, main, seed, acc, {"stage1": 0.4, "stage2": 1.4})
+        fake_record(tmp_path, compared, seed, acc_other, {"stage1": 0.3, "stage2": 0.9})
+    output = tmp_path / "results.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--datasets",
+                    "yaleb-2432", "--seeds", "2", "--records", str(tmp_path), "--output", str(output)],
+                   check=True, cwd=tmp_path)
+    text = output.read_text()
+    assert "## Precision: the Yale B preset in bf16 and in fp32" in text
+    assert f"| yaleb-2432 | {own} | 2 | 95.00 ± 1.41 | 95.00 ± 1.41 | 0.400 | 1.400 | - |" in text
+    assert (f"| yaleb-2432 {other} | {other} | 2 | 94.00 ± 1.41 | 94.00 ± 1.41 | 0.300 | 0.900 | "
+            "-1.00 ± 0.00 (≥ on 0 of 2) |") in text
