@@ -345,10 +345,13 @@ def same_seed_agreement(records, figures: dict) -> list[str]:
     return lines
 
 
-def time_table(records, reference: dict, own_stage1: dict[str, tuple[int, int]]) -> list[str]:
+def time_table(records, reference: dict, own_stage1: dict[str, tuple[int, int]],
+               precisions: dict[str, str] | None = None) -> list[str]:
     """Seconds per seed against the targets: measured whole on the quiet machine where the reference
-    file has it for the preset's present Stage I (``own_stage1``: preset -> (epochs, batch); the verdict
-    then follows it), else the stored runs' own mean, which shared the CPU."""
+    file has it for the preset's present Stage I (``own_stage1``: preset -> (epochs, batch)) and
+    precision (``precisions``: preset -> its precision, fp32 when absent; the verdict then follows it),
+    else the stored runs' own mean, which shared the CPU."""
+    precisions = precisions or {}
     quiet = reference.get("quiet_whole_seed", {})
     lines = ["| dataset | target (one seed, all stages) | stored runs' mean (dsc-post, shared CPU) | "
              "one seed on the quiet machine | met |", "|---|---|---|---|---|"]
@@ -357,7 +360,8 @@ def time_table(records, reference: dict, own_stage1: dict[str, tuple[int, int]])
         if target:
             measured = quiet.get(s.case, {})
             timed_with = (measured.get("pretrain_epochs"), measured.get("pretrain_batch_size", 0))
-            current = timed_with == own_stage1.get(s.case)
+            current = (timed_with == own_stage1.get(s.case)
+                       and measured.get("precision", "fp32") == precisions.get(s.case, "fp32"))
             timed = measured.get("seconds") if current else None
             seconds = timed if timed is not None else s.seconds
             lines.append(f"| {s.case} | {target / 60:.0f} min | {s.seconds / 60:.1f} min | "
@@ -483,7 +487,9 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         *main_section(registry, main_records, dscnet_records),
         *every_method_section(records("shallow", SHALLOW_SEEDS) + records("dscnet-l1") + records("ae-ssc")
                               + records("s2convscn") + records("dasc"), dscnet_records, main_records),
-        "## Time per seed", "", *time_table(main_records, reference, own_stage1), "",
+        "## Time per seed", "",
+        *time_table(main_records, reference, own_stage1, {name: own_precision(registry, name) for name in DSCNET_OF}),
+        "",
         *precision_section(registry, main_records, records("precision")),
         *table4_sections(records("table4"), records("table4-umist")),
         *sweep_section(records("fig3", sweep_seeds), output.parent / "figures" / "orl-k-sweep.png"),

@@ -175,6 +175,13 @@ def test_time_table_holds_a_preset_to_its_quiet_timing_only_for_the_stage_one_it
     assert "| orl | 2 min | 1.7 min | - | yes |" in reproduce.time_table(records, reference, {"orl": (2000, 100)})
     batched = {"quiet_whole_seed": {"orl": {"pretrain_epochs": 2000, "pretrain_batch_size": 100, "seconds": 90.0}}}
     assert "| orl | 2 min | 1.7 min | 1.5 min | yes |" in reproduce.time_table(records, batched, {"orl": (2000, 100)})
+    # A figure timed in another precision than the preset's is another preset's too (fp32 when unsaid).
+    assert "| orl | 2 min | 1.7 min | - | yes |" in reproduce.time_table(records, batched, {"orl": (2000, 100)},
+                                                                          {"orl": "bf16"})
+    in_bf16 = {"quiet_whole_seed": {"orl": {**batched["quiet_whole_seed"]["orl"], "precision": "bf16"}}}
+    assert "| orl | 2 min | 1.7 min | 1.5 min | yes |" in reproduce.time_table(records, in_bf16, {"orl": (2000, 100)},
+                                                                                {"orl": "bf16"})
+    assert "| orl | 2 min | 1.7 min | - | yes |" in reproduce.time_table(records, in_bf16, {"orl": (2000, 100)})
 
 
 def test_committed_records_fill_every_row_of_tables_2_and_3(tmp_path):
