@@ -45,6 +45,7 @@ from dscsc_core.checkpoint import TrainingInterrupted, stop_requests
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import Registry, load_registry
 from dscsc_core.runner import resolve_config
+from dscsc_core.settings import PRECISIONS
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
@@ -138,9 +139,7 @@ def suites(registry: Registry, datasets, data_root) -> dict[str, list[BenchCase]
             "dataset": "mat", "pretrain_epochs": budget[name], **FULL_BATCH,
             "params": {"dataset": {"path": REFERENCE_READING[name], "order": "row"}}}, reference_reading_case(name),
             data_root) for name in datasets if name in REFERENCE_READING and name in budget],
-        "precision": [preset_case(registry, name, {"precision": other_precision(registry, name)},
-                                  f"{name} {other_precision(registry, name)}", data_root)
-                      for name in datasets if name in PRECISION_DATASETS],
+        "precision": [precision_case(registry, name, data_root) for name in datasets if name in PRECISION_DATASETS],
         "table4": [preset_case(registry, preset, overrides or None, row, data_root)
                    for row, preset, overrides, _ in TABLE4],
         "table4-umist": [preset_case(registry, preset, overrides or None, row, data_root)
@@ -170,8 +169,14 @@ def own_precision(registry: Registry, preset: str) -> str:
     return resolve_config(registry, *Recipe(preset).layers(registry)).precision
 
 
-def other_precision(registry: Registry, preset: str) -> str:
-    return "fp32" if own_precision(registry, preset) == "bf16" else "bf16"
+def other_precision(precision: str) -> str:
+    return next(other for other in PRECISIONS if other != precision)
+
+
+def precision_case(registry: Registry, preset: str, data_root: str | None) -> BenchCase:
+    """The preset with the one setting changed: the precision it does not use."""
+    other = other_precision(own_precision(registry, preset))
+    return preset_case(registry, preset, {"precision": other}, f"{preset} {other}", data_root)
 
 
 def reference_stage1_steps() -> dict[str, int]:
@@ -471,8 +476,10 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
     def records(suite: str, suite_seeds: range = seeds):
         return stored(registry, store, all_suites[suite], suite_seeds)
 
-    own_stage1 = {preset: stage1_schedule(resolve_config(registry, *Recipe(preset).layers(registry)))
-                  for preset in (*DSCNET_OF.values(), *DSCNET_OF)}
+    configs = {preset: resolve_config(registry, *Recipe(preset).layers(registry))
+               for preset in (*DSCNET_OF.values(), *DSCNET_OF)}
+    own_stage1 = {preset: stage1_schedule(config) for preset, config in configs.items()}
+    precisions = {preset: config.precision for preset, config in configs.items()}
     reference = reference_figures()
     main_records, dscnet_records = records("main"), records("dscnet")
     notes = HERE / "results-notes.md"
@@ -487,10 +494,8 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         *main_section(registry, main_records, dscnet_records),
         *every_method_section(records("shallow", SHALLOW_SEEDS) + records("dscnet-l1") + records("ae-ssc")
                               + records("s2convscn") + records("dasc"), dscnet_records, main_records),
-        "## Time per seed", "",
-        *time_table(main_records, reference, own_stage1, {name: own_precision(registry, name) for name in DSCNET_OF}),
-        "",
-        *precision_section(registry, main_records, records("precision")),
+        "## Time per seed", "", *time_table(main_records, reference, own_stage1, precisions), "",
+        *precision_section(main_records, records("precision"), precisions),
         *table4_sections(records("table4"), records("table4-umist")),
         *sweep_section(records("fig3", sweep_seeds), output.parent / "figures" / "orl-k-sweep.png"),
     ]
@@ -538,7 +543,7 @@ def every_method_section(baseline_records, dscnet_records, main_records) -> list
     ]
 
 
-def precision_section(registry, main_records, precision_records) -> list[str]:
+def precision_section(main_records, precision_records, precisions: dict[str, str]) -> list[str]:
     """The preset beside the same settings in the other precision, seed by seed."""
     if not precision_records:
         return []
@@ -548,8 +553,9 @@ def precision_section(registry, main_records, precision_records) -> list[str]:
     lines = ["| run | precision | seeds | ACC % (dsc-post) | ACC % (spectral) | s / Stage I epoch | "
              "s / Stage II step | ACC − the preset's, seed by seed (dsc-post) |", "|---" * 8 + "|"]
     for name in PRECISION_DATASETS:
-        other = other_precision(registry, name)
-        for case, precision in ((name, own_precision(registry, name)), (f"{name} {other}", other)):
+        own = precisions.get(name, "fp32")
+        other = other_precision(own)
+        for case, precision in ((name, own), (f"{name} {other}", other)):
             if case in post:
                 paired = "-" if case == name else paired_difference(both, both, case, name, "dsc-post")
                 lines.append(f"| {case} | {precision} | {len(post[case].seeds)} | {cell(post[case], 'acc')} | "

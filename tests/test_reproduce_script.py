@@ -210,7 +210,8 @@ def test_precision_suite_runs_the_yale_b_preset_in_its_other_precision_and_pairs
     registry = load_registry(strict=True)
     reproduce = benchmark_script("reproduce")
     suites = reproduce.suites(registry, ["yaleb-2432", "orl"], None)
-    own, other = reproduce.own_precision(registry, "yaleb-2432"), reproduce.other_precision(registry, "yaleb-2432")
+    own = reproduce.own_precision(registry, "yaleb-2432")
+    other = reproduce.other_precision(own)
     assert {own, other} == {"fp32", "bf16"}
     assert [case.name for case in suites["precision"]] == [f"yaleb-2432 {other}"]  # not on ORL
     compared = suites["precision"][0]
