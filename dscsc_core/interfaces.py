@@ -20,6 +20,13 @@ from .errors import DataError, ParameterError, PluginError
 from .params import Component, RunContext
 
 
+def _check_same_device(made: torch.Tensor, given: torch.Tensor, what: str, whose: str, hint: str) -> None:
+    """A run trains on one device (a GPU when there is one): a component's tensor made on another one,
+    e.g. with ``torch.arange(n)`` on the CPU, would stop the step with a bare device mismatch."""
+    if made.device != given.device:
+        raise PluginError(f"{what} on {made.device}, but {whose} on {given.device}; {hint}")
+
+
 # --------------------------------------------------------------------------- encoders
 @dataclass
 class AutoEncoderParts:
@@ -70,6 +77,8 @@ class AugmentationPolicy(Component):
             raise PluginError(
                 f"augmentation '{self.name}' changed the batch shape {tuple(images.shape)} -> {tuple(view.shape)}"
             )
+        _check_same_device(view, images, f"augmentation '{self.name}' returned its view", "the images are",
+                           "augment them where they are")
         return view
 
     @abstractmethod
@@ -99,6 +108,8 @@ class NegativeMiner(Component):
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (n, n):
             got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
             raise PluginError(f"miner '{self.name}' must return a boolean {n} x {n} mask; got {got}")
+        _check_same_device(mask, z, f"miner '{self.name}' returned its mask", "the features are",
+                           "make it on z.device")
         return mask & ~torch.eye(n, dtype=torch.bool, device=mask.device)
 
     @abstractmethod
@@ -116,6 +127,8 @@ class SelfExpressionRegularizer(Component):
         value = self.penalty(coef)
         if value.ndim != 0:
             raise PluginError(f"regularizer '{self.name}' must return a scalar; got shape {tuple(value.shape)}")
+        _check_same_device(value, coef, f"regularizer '{self.name}' returned its penalty", "C is",
+                           "compute it from C")
         return value
 
     @abstractmethod

@@ -8,8 +8,10 @@ Call them from your own tests with your component class (or an instance)::
         check_miner(MyMiner)            # defaults
         check_miner(MyMiner(q=0.3))     # or a configured instance
 
-Each check exercises the public contract the trainer relies on, with small random inputs on the
-CPU, and raises ``AssertionError`` naming the broken rule. The built-ins pass every check.
+Each check exercises the public contract the trainer relies on, with small random inputs, and
+raises ``AssertionError`` naming the broken rule. The built-ins pass every check. The tensor checks
+run on the CPU unless given ``device`` (``check_miner(MyMiner, device="cuda")``): a run trains on
+its device, so a component must keep its outputs there.
 """
 
 from __future__ import annotations
@@ -45,16 +47,18 @@ def check_component(component: Component | type[Component]) -> None:
     assert set(instance.config) == set(names), f"{cls.name}: config must hold every declared parameter"
 
 
-def _features(n: int = 24, d: int = 6, seed: int = 0) -> torch.Tensor:
-    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+def _random(*shape: int, seed: int, device: str | torch.device) -> torch.Tensor:
+    """Seeded on the CPU, then moved: the same numbers on every device."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(device)
 
 
-def check_miner(miner: NegativeMiner | type[NegativeMiner]) -> None:
-    """A boolean N x N mask, never an anchor as its own negative, no gradient, deterministic, z-only or z+C."""
+def check_miner(miner: NegativeMiner | type[NegativeMiner], device: str | torch.device = "cpu") -> None:
+    """A boolean N x N mask on the features' device, never an anchor as its own negative, no gradient,
+    deterministic, z-only or z+C."""
     miner = _instance(miner, NegativeMiner)
     check_component(miner)
-    z = _features().requires_grad_()
-    coef = torch.randn(z.shape[0], z.shape[0], generator=torch.Generator().manual_seed(1)) * 0.01
+    z = _random(24, 6, seed=0, device=device).requires_grad_()
+    coef = _random(z.shape[0], z.shape[0], seed=1, device=device) * 0.01
     for args in ((z,), (z, coef)):
         mask = miner(*args)
         assert mask.dtype == torch.bool and tuple(mask.shape) == (z.shape[0],) * 2, f"{miner.name}: bad mask"
@@ -64,12 +68,15 @@ def check_miner(miner: NegativeMiner | type[NegativeMiner]) -> None:
     assert z.grad is None, f"{miner.name}: mining must not backpropagate into the features"
 
 
-def check_encoder(encoder: Encoder | type[Encoder], input_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
+def check_encoder(encoder: Encoder | type[Encoder], input_shape: tuple[int, int, int] = (1, 28, 28),
+                  device: str | torch.device = "cpu") -> None:
     """Encoder -> N x latent_dim, decoder -> exactly the input shape, gradients reach every weight."""
     encoder = _instance(encoder, Encoder)
     check_component(encoder)
     parts = encoder.build(input_shape)
-    images = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0))
+    parts.encoder.to(device)
+    parts.decoder.to(device)
+    images = torch.rand(4, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
     z = parts.encoder(images)
     assert tuple(z.shape) == (4, parts.latent_dim), f"{encoder.name}: features {tuple(z.shape)}, expected (4, latent)"
     decoded = parts.decoder(z)
@@ -80,31 +87,32 @@ def check_encoder(encoder: Encoder | type[Encoder], input_shape: tuple[int, int,
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), f"{encoder.name}: no gradient flows"
 
 
-def check_augmentation(policy: AugmentationPolicy | type[AugmentationPolicy]) -> None:
+def check_augmentation(policy: AugmentationPolicy | type[AugmentationPolicy],
+                       device: str | torch.device = "cpu") -> None:
     """Same shape, dtype and device; fresh per-sample randomness; finite values."""
     policy = _instance(policy, AugmentationPolicy)
     check_component(policy)
-    images = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)).to(device)
     torch.manual_seed(0)
     view = policy(images)
     assert view.shape == images.shape and view.dtype == images.dtype, f"{policy.name}: shape or dtype changed"
-    assert view.device == images.device, f"{policy.name}: moved the batch to another device"
     assert torch.isfinite(view).all(), f"{policy.name}: produced NaN or Inf"
     if not torch.equal(view, images):  # a random policy: every call must draw fresh parameters
         assert not torch.equal(view, policy(images)), f"{policy.name}: two calls gave the same view"
 
 
-def check_regularizer(regularizer: SelfExpressionRegularizer | type[SelfExpressionRegularizer]) -> None:
-    """A finite, non-negative scalar, zero at C = 0, differentiable in C."""
+def check_regularizer(regularizer: SelfExpressionRegularizer | type[SelfExpressionRegularizer],
+                      device: str | torch.device = "cpu") -> None:
+    """A finite, non-negative scalar on C's device, zero at C = 0, differentiable in C."""
     regularizer = _instance(regularizer, SelfExpressionRegularizer)
     check_component(regularizer)
-    coef = (torch.randn(10, 10, generator=torch.Generator().manual_seed(0)) * 0.1).requires_grad_()
+    coef = (_random(10, 10, seed=0, device=device) * 0.1).requires_grad_()
     value = regularizer(coef)
     assert value.ndim == 0 and torch.isfinite(value), f"{regularizer.name}: not a finite scalar"
     assert value.item() >= 0, f"{regularizer.name}: a penalty must not be negative"
     value.backward()
     assert coef.grad is not None and torch.isfinite(coef.grad).all(), f"{regularizer.name}: no usable gradient"
-    assert abs(regularizer(torch.zeros(10, 10)).item()) < 1e-12, f"{regularizer.name}: R(0) must be 0"
+    assert abs(regularizer(torch.zeros(10, 10, device=device)).item()) < 1e-12, f"{regularizer.name}: R(0) must be 0"
 
 
 def _block_coefficients(sizes=(20, 20, 20), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

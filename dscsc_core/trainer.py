@@ -23,6 +23,7 @@ from .losses import (
     sem_loss,
 )
 from .model import DSCSCNetwork, head_fits
+from .precision import reproducible_fp32
 from .settings import TrainingConfig
 
 
@@ -160,6 +161,11 @@ class Trainer:
         history are restored, so the run ends exactly as one that trained Stage I itself).
         ``on_stage1`` receives the finished Stage I of a run that trained it.
         """
+        with reproducible_fp32(self.device):
+            return self._fit(images, n_clusters, resume, stage1, on_stage1)
+
+    def _fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None, stage1: StageOne | None,
+             on_stage1: Callable[[StageOne], None] | None) -> TrainingResult:
         cfg = self.config
         if stage1 is not None and not self._can_start_from(stage1):
             stage1 = None

@@ -22,7 +22,7 @@ class EveryOther(NegativeMiner):
     params = (Param("offset", int, 0, "parity offset", min=0),)
 
     def mine(self, z, coef):
-        index = torch.arange(z.shape[0]) + self.offset
+        index = torch.arange(z.shape[0], device=z.device) + self.offset
         return (index[:, None] % 2) != (index[None, :] % 2)
 
 @hookimpl
