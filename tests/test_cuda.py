@@ -105,3 +105,15 @@ def test_the_cli_runs_on_the_gpu_and_says_so(tmp_path):
     assert result.exit_code == 0, result.output[-2000:]
     summary = json.loads((tmp_path / "run" / "result.json").read_text())
     assert summary["device"].startswith("cuda")
+
+
+def test_the_estimator_fits_on_the_gpu_and_agrees_with_the_cpu_without_augmentation():
+    from dscsc_core.estimator import DeepSubspaceClustering
+    from dscsc_core.registry import load_registry
+
+    images = load_registry(strict=True).create("dataset", "digits").load().images.numpy()[:300, 0]
+    settings = {"pretrain_epochs": 3, "epochs": 3, "augment": "none", "beta": 0.0, "random_state": 0}
+    on_gpu = DeepSubspaceClustering(10, device="cuda", **settings).fit(images)
+    on_cpu = DeepSubspaceClustering(10, device="cpu", **settings).fit(images)
+    assert isinstance(on_gpu.coef_, np.ndarray) and on_gpu.labels_.shape == (300,)
+    assert _relative(on_gpu.coef_, on_cpu.coef_) < 1e-3
