@@ -12,6 +12,7 @@ import torch
 from .adversarial import best_fitting_members, combination_weights, discriminator_loss, fakes_per_cluster
 from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
 from .errors import ConfigError, DataError
+from .host_memory import freed_memory_kept
 from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
 from .losses import (
     default_alpha,
@@ -161,7 +162,7 @@ class Trainer:
         history are restored, so the run ends exactly as one that trained Stage I itself).
         ``on_stage1`` receives the finished Stage I of a run that trained it.
         """
-        with reproducible_fp32(self.device):
+        with reproducible_fp32(self.device), freed_memory_kept(self.device):
             return self._fit(images, n_clusters, resume, stage1, on_stage1)
 
     def _fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None, stage1: StageOne | None,
