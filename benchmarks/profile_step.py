@@ -5,8 +5,8 @@ Usage: python benchmarks/profile_step.py --preset orl [--threads 2] [--steps 10]
 Repeats the trainer's Stage II step (two views, DRH, head, miner, SCH, SEM, backward, Adam) part by
 part from a fresh network, after two warm-up steps, and prints milliseconds per part. The parts
 are the trainer's own components and losses; only the timing between them is added here. On a GPU
-each lap waits for the device to finish (so the parts add up to the step), and the GPU computes as a
-run does (IEEE fp32, deterministic cuDNN kernels).
+each lap waits for the device to finish (so the parts add up to the step). Memory and precision are
+a run's (freed memory kept on the CPU; IEEE fp32 and deterministic cuDNN kernels on a GPU).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from dscsc_core.host_memory import freed_memory_kept
 from dscsc_core.losses import drh_loss, sch_loss, sem_loss
 from dscsc_core.model import DSCSCNetwork
 from dscsc_core.precision import reproducible_fp32
@@ -36,7 +37,7 @@ def main() -> None:
     registry = load_registry(strict=True)
     layers = Recipe(args.preset).layers(registry, {"data_root": args.data_root} if args.data_root else {})
     run = prepare(resolve_config(registry, *layers, {"device": args.device}), registry)
-    with reproducible_fp32(run.device):
+    with reproducible_fp32(run.device), freed_memory_kept(run.device):
         profile(run, args.preset, args.steps)
     print(f"  ({args.threads} CPU threads, device {run.device})")
 

@@ -305,8 +305,9 @@ class Trainer:
             if stage1.cuda_rng and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(stage1.cuda_rng)
         else:
-            # A "drh" Stage I trains the autoencoder alone and draws no random numbers: this run's own head and
-            # random state, as drawn with its network, are where its own Stage I would have left them.
+            # A "drh" Stage I trains the autoencoder alone: this run keeps its own head and random state, as drawn
+            # with its network. In full batch that is where its own Stage I would have left them; in mini-batches
+            # it is not, since the shuffles follow the head's draw (docs/method.md, "Stage I paid once").
             autoencoder = {key: value for key, value in stage1.network.items() if not key.startswith("head.")}
             network.load_state_dict({**network.state_dict(), **autoencoder})
         result.history = [EpochReport(**report) for report in stage1.history]

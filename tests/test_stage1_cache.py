@@ -4,6 +4,7 @@ shares it, ending exactly where a run that trained Stage I itself ends."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dscsc_core.checkpoint import StageOne
 from dscsc_core.runner import execute, prepare, resolve_config
@@ -97,3 +98,15 @@ def test_a_stage1_stored_under_the_key_with_the_head_sizes_is_still_found(regist
     StageOneCache(tmp_path).save(older, StageOne.load(entry))
     entry.unlink()
     assert execute(_prepared(registry, pretrain_objective="drh"), stage1_cache=tmp_path).summary["stage1"]["reused"]
+
+
+@pytest.mark.xfail(strict=True, reason="known: a mini-batch Stage I's shuffles follow the head's initial draw, so a "
+                   "'drh' Stage I shared across head sizes ends elsewhere than training it (docs/method.md)")
+def test_a_minibatch_drh_stage1_shared_across_head_sizes_ends_as_training_it(registry, tmp_path):
+    own = {"pretrain_objective": "drh", "head_dim": 8, "pretrain_batch_size": 8}
+    fresh = execute(_prepared(registry, **own))
+    execute(_prepared(registry, pretrain_objective="drh", head_dim=4, head_hidden=16, pretrain_batch_size=8),
+            stage1_cache=tmp_path)
+    reused = execute(_prepared(registry, **own), stage1_cache=tmp_path)
+    assert reused.summary["stage1"]["reused"]
+    np.testing.assert_array_equal(reused.coef, fresh.coef)
