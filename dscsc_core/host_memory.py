@@ -25,7 +25,8 @@ GLIBC_DEFAULTS = {M_MMAP_MAX: 65536, M_TRIM_THRESHOLD: 128 * 1024}
 # (mallopt takes a C int).
 WHILE_TRAINING = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1}
 # A user who tunes malloc through its environment, or preloads another allocator, keeps their choice.
-_USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "LD_PRELOAD")
+_USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES",
+                  "LD_PRELOAD")
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:

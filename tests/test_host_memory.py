@@ -39,7 +39,7 @@ def test_nothing_changes_on_a_gpu(calls):
     assert calls == []
 
 
-@pytest.mark.parametrize("variable", ["MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD"])
+@pytest.mark.parametrize("variable", ["MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD"])
 def test_the_users_own_malloc_settings_are_left_alone(monkeypatch, variable):
     monkeypatch.setenv(variable, "1")
     assert host_memory._glibc_mallopt() is None
