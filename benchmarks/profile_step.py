@@ -16,13 +16,12 @@ import time
 
 import torch
 
-from dscsc_core.host_memory import freed_memory_kept
 from dscsc_core.losses import drh_loss, sch_loss, sem_loss
 from dscsc_core.model import DSCSCNetwork
-from dscsc_core.precision import reproducible_fp32
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import prepare, resolve_config
+from dscsc_core.trainer import training_settings
 
 
 def main() -> None:
@@ -37,7 +36,7 @@ def main() -> None:
     registry = load_registry(strict=True)
     layers = Recipe(args.preset).layers(registry, {"data_root": args.data_root} if args.data_root else {})
     run = prepare(resolve_config(registry, *layers, {"device": args.device}), registry)
-    with reproducible_fp32(run.device), freed_memory_kept(run.device):
+    with training_settings(run.device):
         profile(run, args.preset, args.steps)
     print(f"  ({args.threads} CPU threads, device {run.device})")
 
