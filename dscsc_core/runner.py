@@ -33,7 +33,7 @@ from .outputs import CHECKPOINT
 from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
 from .settings import TrainingConfig
-from .stage1_cache import StageOneCache, stage1_fingerprints
+from .stage1_cache import StageOneCache, stage1_fingerprint
 from .trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
 
 
@@ -323,10 +323,10 @@ def _stage1_sharing(run: PreparedRun, stage1_cache: Path | str | None, resume: C
     if stage1_cache is None:
         return None, None, None
     cache = StageOneCache(stage1_cache)
-    keys = stage1_fingerprints(run)
-    stored = cache.find(keys) if resume is None else None
+    key = stage1_fingerprint(run)
+    stored = cache.load(key) if resume is None else None
     # Called only when the trainer trains Stage I itself (none stored, or one it cannot start from).
-    return keys[0], stored, (lambda stage1: cache.save(keys[0], stage1))
+    return key, stored, (lambda stage1: cache.save(key, stage1))
 
 
 def execute(

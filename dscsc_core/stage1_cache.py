@@ -5,8 +5,9 @@ Stage I; with a cache folder they pay for Stage I once. The key holds exactly wh
 the images themselves (hashed) and Stage I's pixel scale, the encoder and its parameters, the
 optimiser and stopping settings, the seed, the device type, and, when Stage I trains SCH on augmented views
 (``pretrain_objective = "drh+sch"``), the head's sizes, the augmentation, the miner and SCH's weights too.
-DSC-Net's plain autoencoder Stage I (``"drh"``) leaves the head as drawn, so DSCSC and its recipe share it
-where only their heads differ (the trainer keeps each run's own head).
+DSC-Net's plain autoencoder Stage I (``"drh"``) leaves the head as drawn and is trained on the random numbers
+of a default-head network whatever the run's head, so DSCSC and its recipe share it where only their heads
+differ (the trainer keeps each run's own head and random state).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .checkpoint import StageOne
 from .settings import without_added_later_defaults
 
 # Bump when Stage I's computation changes, so stored Stage I runs of older code are not reused.
-STAGE1_FORMAT = 1
+# 2: a "drh" Stage I beside a non-default head shuffles as the default head's run does (format 1: as its own).
+STAGE1_FORMAT = 2
 
 _ALWAYS = ("lr", "pretrain_epochs", "pretrain_tol", "pretrain_patience", "pretrain_objective", "seed")
 _HEAD = ("head_dim", "head_hidden")
@@ -35,29 +37,17 @@ def _images_digest(images: torch.Tensor) -> str:
     return hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def stage1_fingerprint(run, head: bool | None = None) -> str:
+def stage1_fingerprint(run) -> str:
     """Identity of a prepared run's Stage I (see the module docstring). The head's sizes enter only where
-    Stage I trains the head: a "drh" Stage I never touches it (``head=True`` gives the key such a Stage I
-    was stored under before it was shared across head sizes)."""
-    return _fingerprint(run, _images_digest(run.data.images), head)
-
-
-def stage1_fingerprints(run) -> tuple[str, ...]:
-    """The run's Stage I key, then the key older code stored the same Stage I under where that differs
-    (the images hashed once for both)."""
-    digest = _images_digest(run.data.images)
-    return tuple(dict.fromkeys((_fingerprint(run, digest), _fingerprint(run, digest, head=True))))
-
-
-def _fingerprint(run, images_digest: str, head: bool | None = None) -> str:
+    Stage I trains the head: a "drh" Stage I never touches it."""
     config, parts = run.config, run.components
-    with_head = head if head is not None else config.pretrain_objective != "drh"
+    with_head = config.pretrain_objective != "drh"
     key: dict[str, Any] = {name: getattr(config, name) for name in _ALWAYS + (_HEAD if with_head else ())}
     key.update(without_added_later_defaults({name: getattr(config, name) for name in _ADDED_LATER}))
     # Stage I is stored at its own pixel scale (before the move to input_scale).
     key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
     key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type,
-               images=images_digest, shape=list(run.data.images.shape),
+               images=_images_digest(run.data.images), shape=list(run.data.images.shape),
                encoder=[config.encoder, parts["encoder"].config])
     if config.pretrain_objective == "drh+sch":
         key.update(without_added_later_defaults({name: getattr(config, name) for name in _WITH_SCH}))
@@ -78,15 +68,6 @@ class StageOneCache:
         path = self.path(fingerprint)
         stored = StageOne.load(path) if path.is_file() else None
         return stored if stored is not None and stored.fingerprint == fingerprint else None
-
-    def find(self, fingerprints: tuple[str, ...]) -> StageOne | None:
-        """The first Stage I stored under one of ``fingerprints`` (``stage1_fingerprints``: a run's own key,
-        then the key older code stored it with)."""
-        for fingerprint in fingerprints:
-            stored = self.load(fingerprint)
-            if stored is not None:
-                return stored
-        return None
 
     def save(self, fingerprint: str, stage1: StageOne) -> None:
         stage1.fingerprint = fingerprint

@@ -24,9 +24,12 @@ from .losses import (
     sch_loss,
     sem_loss,
 )
-from .model import DSCSCNetwork, head_fits
+from .model import DSCSCNetwork, head_fits, projection_head
 from .precision import reproducible_fp32
 from .settings import TrainingConfig
+
+# The head a "drh" Stage I is trained beside, whatever the run's own (see Trainer._default_head_stream).
+DEFAULT_HEAD = (TrainingConfig().head_hidden, TrainingConfig().head_dim)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ class Trainer:
         # The stage now training and when it started: a checkpoint adds its seconds so far, so a
         # resumed run's timings count every session, the interrupted one too.
         self._clock: tuple[str, float] = ("", 0.0)
+        # Where a default-sized head's draw leaves the generator, for a "drh" Stage I beside another head.
+        self._default_head_state: torch.Tensor | None = None
 
     @property
     def _stage1_scale(self) -> float:
@@ -258,8 +263,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ the network
     def _network(self, x: torch.Tensor) -> DSCSCNetwork:
-        network = DSCSCNetwork(self.encoder_plugin.build(tuple(x.shape[1:])), self.config.head_hidden,
-                               self.config.head_dim)
+        parts = self.encoder_plugin.build(tuple(x.shape[1:]))  # the autoencoder is drawn first, then the head
+        if self._borrows_default_head_stream:
+            self._default_head_state = self._state_after_default_head(parts.latent_dim)
+        network = DSCSCNetwork(parts, self.config.head_hidden, self.config.head_dim)
         return network.to(self.device, memory_format=torch.channels_last)
 
     def _live_network(self, x: torch.Tensor, result: TrainingResult) -> DSCSCNetwork:
@@ -284,20 +291,52 @@ class Trainer:
     def _run_stage1(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                     resume: Checkpoint | None, on_stage1: Callable[[StageOne], None] | None) -> None:
         self._clock = ("pretrain_s", time.perf_counter())
-        result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
-        result.timings = self._timings_so_far(result)
-        if on_stage1 is not None:
-            on_stage1(StageOne(
-                fingerprint="", network={k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
-                rng=torch.get_rng_state(), cuda_rng=_cuda_rng(),
-                history=[report.__dict__ for report in result.history],
-                pretrain_epochs_run=result.pretrain_epochs_run, seconds=result.timings["pretrain_s"],
-                dead_starts=result.dead_starts,
-            ))
+        with self._default_head_stream():
+            result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
+            result.timings = self._timings_so_far(result)
+            if on_stage1 is not None:
+                on_stage1(StageOne(
+                    fingerprint="", network={k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
+                    rng=torch.get_rng_state(), cuda_rng=_cuda_rng(),
+                    history=[report.__dict__ for report in result.history],
+                    pretrain_epochs_run=result.pretrain_epochs_run, seconds=result.timings["pretrain_s"],
+                    dead_starts=result.dead_starts,
+                ))
+
+    @property
+    def _borrows_default_head_stream(self) -> bool:
+        """A "drh" Stage I of a run whose head is not the default one (see ``_default_head_stream``)."""
+        cfg = self.config
+        return cfg.pretrain_objective == "drh" and (cfg.head_hidden, cfg.head_dim) != DEFAULT_HEAD
+
+    @contextmanager
+    def _default_head_stream(self) -> Iterator[None]:
+        """Train a "drh" Stage I on the random numbers a network with the default head would train it on.
+
+        Such a Stage I never touches the head, yet its mini-batch shuffles come from the generator the head's
+        initial draw advanced; so a run with another head (DSCSC's on COIL20 and Yale B) trains the Stage I its
+        recipe (default head) trains, and then takes back the random state it drew with its network: exactly
+        what reusing that stored Stage I gives (``_restore_stage1``). A resumed Stage I gets its stream's state
+        back from the checkpoint, and its own state by drawing the network again.
+        """
+        if not self._borrows_default_head_stream:
+            yield
+            return
+        own = torch.get_rng_state(), _cuda_rng()
+        torch.set_rng_state(self._default_head_state)
+        yield
+        _set_rng(*own)
+
+    @staticmethod
+    def _state_after_default_head(latent_dim: int) -> torch.Tensor:
+        """The generator's state once a default-sized head is drawn from where it stands (it stays there)."""
+        with torch.random.fork_rng(devices=[]):
+            projection_head(latent_dim, *DEFAULT_HEAD)
+            return torch.get_rng_state()
 
     def _can_start_from(self, stage1: StageOne) -> bool:
         """Whether a stored Stage I is this run's own. One with another head (a "drh" Stage I, shared across
-        head sizes) is, unless its weights were redrawn: a redraw follows a head of its own size."""
+        head sizes) is, unless its weights were redrawn: a redraw follows the first draw's head, of its own size."""
         cfg = self.config
         if head_fits(stage1.network, cfg.head_hidden, cfg.head_dim):
             return True
@@ -310,15 +349,12 @@ class Trainer:
         cfg = self.config
         if head_fits(stage1.network, cfg.head_hidden, cfg.head_dim):
             network.load_state_dict(stage1.network)
-            torch.set_rng_state(stage1.rng)
-            if stage1.cuda_rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(stage1.cuda_rng)
-        else:
-            # A "drh" Stage I trains the autoencoder alone: this run keeps its own head and random state, as drawn
-            # with its network. In full batch that is where its own Stage I would have left them; in mini-batches
-            # it is not, since the shuffles follow the head's draw (docs/method.md, "Stage I paid once").
+        else:  # a "drh" Stage I stored by a run with another head: the autoencoder is the shared part
             autoencoder = {key: value for key, value in stage1.network.items() if not key.startswith("head.")}
             network.load_state_dict({**network.state_dict(), **autoencoder})
+        if not self._borrows_default_head_stream:
+            _set_rng(stage1.rng, stage1.cuda_rng)
+        # else: this run keeps the random state it drew with its network, as its own Stage I hands it back.
         result.history = [EpochReport(**report) for report in stage1.history]
         result.pretrain_epochs_run = stage1.pretrain_epochs_run
         result.dead_starts = stage1.dead_starts
@@ -505,9 +541,7 @@ class Trainer:
             return 1
         network.load_state_dict(resume.network)
         optimizer.load_state_dict(resume.optimizer)
-        torch.set_rng_state(resume.rng)
-        if resume.cuda_rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(resume.cuda_rng)
+        _set_rng(resume.rng, resume.cuda_rng)
         return resume.epoch + 1
 
     def _after_epoch(self, stage: str, epoch: int, network, optimizer, result: TrainingResult,
@@ -566,3 +600,9 @@ def _encoder_gets_gradient(network: DSCSCNetwork, x: torch.Tensor) -> bool:
 
 def _cuda_rng() -> list[torch.Tensor]:
     return torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+
+
+def _set_rng(cpu: torch.Tensor, cuda: list[torch.Tensor]) -> None:
+    torch.set_rng_state(cpu)
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)

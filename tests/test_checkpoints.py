@@ -54,6 +54,21 @@ def test_resume_matches_an_uninterrupted_run(registry, tmp_path, stop_at):
     assert [r.losses for r in full.history] == [r.losses for r in resumed.history]
 
 
+@pytest.mark.parametrize("stop_at", [3, 9])
+def test_a_drh_stage1_beside_another_head_resumes_to_the_same_result(registry, tmp_path, stop_at):
+    # Such a Stage I trains on the default head's random numbers and hands the run its own back afterwards.
+    settings = {**SETTINGS, "pretrain_objective": "drh", "pretrain_batch_size": 12, "head_dim": 8}
+    full = execute(prepare(resolve_config(registry, settings), registry))
+    with pytest.raises(TrainingInterrupted):
+        execute(prepare(resolve_config(registry, settings), registry), checkpoint_dir=tmp_path,
+                should_stop=stop_after(stop_at))
+    state = Checkpoint.load(tmp_path / CHECKPOINT)
+    resumed = execute(prepare(resolve_config(registry, state.settings), registry), checkpoint_dir=tmp_path,
+                      resume=state)
+    assert np.array_equal(full.coef, resumed.coef)
+    assert [r.losses for r in full.history] == [r.losses for r in resumed.history]
+
+
 def test_resumed_run_counts_a_reused_stage_one_at_its_cost(registry, tmp_path):
     """A run that reused a stored Stage I and was stopped in Stage II still counts that Stage I once resumed."""
     cache, folder = tmp_path / "stage1", tmp_path / "run"
