@@ -21,6 +21,7 @@ from sklearn.cluster import KMeans, SpectralClustering
 from dscsc_core.metrics import clustering_scores
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.threads import use_cpu_threads
 
 
 def mean_std(values: list[float]) -> str:
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clusterers", default="dsc-post,spectral")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     seeds = list(range(args.seeds))
     registry = load_registry(strict=True)
 

@@ -26,6 +26,7 @@ from dscsc_core.metrics import clustering_scores
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import build_components, resolve_config
+from dscsc_core.threads import use_cpu_threads
 
 CLUSTERERS = ("spectral", "dsc-post")
 
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="also write the table to this file")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     registry = load_registry()
     lambdas = [float(value) for value in args.lambdas.split(",")]
     lines = [

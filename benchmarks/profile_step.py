@@ -21,6 +21,7 @@ from dscsc_core.model import DSCSCNetwork
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import prepare, resolve_config
+from dscsc_core.threads import use_cpu_threads
 from dscsc_core.trainer import training_settings
 
 
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     registry = load_registry(strict=True)
     layers = Recipe(args.preset).layers(registry, {"data_root": args.data_root} if args.data_root else {})
     run = prepare(resolve_config(registry, *layers, {"device": args.device}), registry)

@@ -46,6 +46,7 @@ from dscsc_core.recipe import Recipe
 from dscsc_core.registry import Registry, load_registry
 from dscsc_core.runner import resolve_config
 from dscsc_core.settings import PRECISIONS
+from dscsc_core.threads import use_cpu_threads
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
@@ -193,7 +194,7 @@ def reference_reading_case(dataset: str) -> str:
 
 
 def machine_line(threads: int) -> str:
-    return (f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} CPU cores, {threads} torch threads, "
+    return (f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} CPU cores, {threads} CPU threads (torch and BLAS), "
             f"torch {torch.__version__}, Python {platform.python_version()}, "
             f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
 
@@ -600,7 +601,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--output", type=Path, default=DOCS / "results.md")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     registry = load_registry(strict=True)
     all_suites = suites(registry, [d for d in args.datasets.split(",") if d], args.data_root)
     seeds, sweep_seeds = range(args.seeds), range(args.sweep_seeds)

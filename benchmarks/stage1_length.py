@@ -33,6 +33,7 @@ from dscsc_core.metrics import clustering_scores
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import prepare, resolve_config
+from dscsc_core.threads import use_cpu_threads
 from dscsc_core.trainer import Trainer
 
 
@@ -78,7 +79,7 @@ def main() -> None:
     parser.add_argument("--stage1-only", action="store_true",
                         help="measure the reconstruction at each length only (no Stage II, no labels read)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     lengths = sorted(int(v) for v in args.lengths.split(","))
     registry = load_registry(strict=True)
     overrides = tomllib.loads("\n".join(args.set))

@@ -19,6 +19,7 @@ import torch
 from dscsc_core.recipe import Recipe
 from dscsc_core.registry import load_registry
 from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.threads import use_cpu_threads
 
 
 def _setting(text: str) -> tuple[str, object]:
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--set", type=_setting, action="append", default=[], help="NAME=VALUE, a run setting")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     registry = load_registry(strict=True)
     overrides = {"seed": args.seed, "device": args.device, **dict(args.set)}
     if args.data_root:

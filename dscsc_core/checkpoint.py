@@ -57,9 +57,9 @@ def stop_requests():
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
-    """Identity of everything that shapes training (not the device, which may change on resume)."""
+    """Identity of everything that shapes training (not the device or thread count, which may change on resume)."""
     stable = {k: v for k, v in without_added_later_defaults(settings).items()
-              if k not in ("device", "data_root", "eval_every", "checkpoint_every")}
+              if k not in ("device", "threads", "data_root", "eval_every", "checkpoint_every")}
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -34,6 +34,7 @@ from .params import Component, RunContext
 from .registry import ComponentInfo, Registry
 from .settings import TrainingConfig
 from .stage1_cache import StageOneCache, stage1_fingerprint
+from .threads import blas_threads, cpu_threads
 from .trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
 
 
@@ -346,6 +347,13 @@ def execute(
     this run trains is stored there. ``clusterers`` (by name) also cluster the learned C, beside
     the run's own clusterer, so that they are compared on identical training.
     """
+    with cpu_threads(run.config.threads):
+        return _execute(run, on_epoch, checkpoint_dir, resume, should_stop, stage1_cache, clusterers)
+
+
+def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: Path | str | None,
+             resume: Checkpoint | None, should_stop: Callable[[], bool] | None, stage1_cache: Path | str | None,
+             clusterers: Mapping[str, Clusterer] | None) -> RunResult:
     config, parts = run.config, run.components
     key = run_fingerprint(run)
     if resume is not None and resume.fingerprint != key:
@@ -415,7 +423,8 @@ def _summary(run: PreparedRun, trained: TrainingResult, timings: RunTimings,
                  "input_shape": list(run.data.images.shape[1:]), "has_labels": run.data.labels is not None},
         "seed": config.seed,
         "device": str(run.device),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "blas_threads": blas_threads()},
         "pretrain_epochs_run": trained.pretrain_epochs_run,
         "dead_starts": trained.dead_starts,
         "stage1": timings.stage1.to_dict(),

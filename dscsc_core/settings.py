@@ -113,6 +113,8 @@ RUN_ONLY_SETTINGS: tuple[Param, ...] = (
     Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2),
     Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
     Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
+    Param("threads", int, None, "CPU threads for training (torch) and clustering (BLAS); a seed's numbers depend "
+          "on it; default: the process's own", min=1),
 )
 
 _PYTHON_TYPES = {int: int, float: float, str: str, bool: bool}
