@@ -194,7 +194,8 @@ def reference_reading_case(dataset: str) -> str:
 
 
 def machine_line(threads: int) -> str:
-    return (f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} CPU cores, {threads} CPU threads (torch and BLAS), "
+    return (f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} CPU cores, "
+            f"{threads} CPU threads (torch and BLAS), "
             f"torch {torch.__version__}, Python {platform.python_version()}, "
             f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
 
