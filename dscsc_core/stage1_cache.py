@@ -7,7 +7,9 @@ optimiser and stopping settings, the seed, the device type, and, when Stage I tr
 (``pretrain_objective = "drh+sch"``), the head's sizes, the augmentation, the miner and SCH's weights too.
 DSC-Net's plain autoencoder Stage I (``"drh"``) leaves the head as drawn and is trained on the random numbers
 of a default-head network whatever the run's head, so DSCSC and its recipe share it where only their heads
-differ (the trainer keeps each run's own head and random state).
+differ (the trainer keeps each run's own head and random state). The CPU thread count is not in the key (it
+changes the rounding, not the method): a Stage I trained on two threads and reused by a run on one gives what
+that Stage I followed by a one-thread Stage II gives.
 """
 
 from __future__ import annotations
