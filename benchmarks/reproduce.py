@@ -566,8 +566,9 @@ def precision_section(main_records, precision_records, precisions: dict[str, str
     return ["## Precision: the Yale B preset in bf16 and in fp32", "",
             "`precision = \"bf16\"` runs the encoder and decoder under bfloat16 autocast; C, the head and every "
             "loss stay fp32. Each run trains its own Stage I in its precision. Seconds are the records' own "
-            "(threads and what else ran: see the notes). Whether a bf16 record predates the shuffles a "
-            "Stage I beside a non-default head now takes: \"Stage I shared across head sizes\" in the notes.",
+            "(threads and what else ran: see the notes). The five bf16 records were re-run on 2026-12-01, when "
+            "a Stage I beside a non-default head took the default head's shuffles (\"Stage I shared across "
+            "head sizes\" in the notes).",
             "", *lines, ""]
 
 
