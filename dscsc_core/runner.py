@@ -237,6 +237,24 @@ def run_fingerprint(run: PreparedRun) -> str:
     return fingerprint({**run.config.to_dict(), "data_shape": list(run.data.images.shape)})
 
 
+def training_fingerprint(run: PreparedRun) -> str | None:
+    """What decides a run's C: every setting but the clusterer and its parameters, and the data's
+    shape. None where training clusters C itself (pseudo-labels), so that the clusterer shapes C too."""
+    config = run.config
+    if config.pseudo_label_every > 0:
+        return None
+    clusterers = {key for key in config.params if _owner(key, run.infos)[0] == "clusterer"}
+    settings = {key: value for key, value in config.to_dict().items() if key not in ("clusterer", "params")}
+    params = {key: value for key, value in config.params.items() if key not in clusterers}
+    return fingerprint({**settings, "params": params, "data_shape": list(run.data.images.shape)})
+
+
+def cluster(run: PreparedRun, coef: np.ndarray) -> Clustering:
+    """``coef`` clustered by the run's own clusterer, with the run's seed and threads."""
+    with cpu_threads(run.config.threads):
+        return _timed_clustering(run.components["clusterer"], coef, run)[0]
+
+
 # --------------------------------------------------------------------------- executing
 @dataclass(frozen=True)
 class StageOneUse:

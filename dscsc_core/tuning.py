@@ -10,7 +10,8 @@ Labels are never read here. Each candidate is trained, clustered, and scored by 
   predicted cluster explains (the k-subspaces objective), on unit-norm input rows. It measures the
   structure self-expression assumes: every cluster should be low-rank, however spread out.
 
-Candidates are the product of the value lists given per setting.
+Candidates are the product of the value lists given per setting. A grid over the clusterer alone
+trains once per seed and re-clusters that C for each candidate.
 
 Where the silhouette is measured matters. By default (``space="input"``) it is the input pixels,
 one fixed space for every candidate, so scores are comparable. In each candidate's own encoder
@@ -37,7 +38,16 @@ from .config import CORE_SETTINGS, RunConfig
 from .errors import ConfigError
 from .kinds import selection_setting
 from .registry import Registry
-from .runner import LoadedDatasets, PreparedRun, RunResult, execute, prepare, resolve_config
+from .runner import (
+    LoadedDatasets,
+    PreparedRun,
+    RunResult,
+    cluster,
+    execute,
+    prepare,
+    resolve_config,
+    training_fingerprint,
+)
 
 SPACES = ("input", "embedding")
 CRITERIA = ("silhouette", "subspace")
@@ -156,19 +166,25 @@ def tune(
 
     A candidate's settings come back with their declared types (``k=10`` from a grid is 10). The
     dataset is read once; with ``stage1_cache`` candidates that differ only after Stage I share one
-    Stage I per seed.
+    Stage I per seed. Candidates that differ only in the clusterer (e.g. dsc-post's ``dim`` or
+    ``power``) share one trained C per seed, clustered once per candidate, since they train alike.
     """
     datasets = LoadedDatasets()
     # Validate every candidate before the first (long) training starts.
-    configs = []
+    configs, dims = [], set()
     for settings in candidates(grid):
         config = resolve_config(registry, *base_layers, as_layer(settings))
-        prepare(config, registry, datasets=datasets)
+        prepared = prepare(config, registry, datasets=datasets)
         configs.append((_typed(settings, config), config))
+        dims.add(criterion.subspace_dim(prepared) if criterion.name == "subspace" else None)
+    if len(dims) > 1:
+        raise ConfigError(f"the candidates' clusterers assume different subspace dimensions ({sorted(dims)}), so "
+                          "their subspace fits would not be comparable; fix one with --subspace-dim")
     results = []
+    trained: dict[str, RunResult] = {}
     for settings, config in configs:
-        scores = tuple(_score(registry, dataclasses.replace(config, seed=seed), criterion, stage1_cache, datasets)
-                       for seed in seeds)
+        scores = tuple(_score(registry, dataclasses.replace(config, seed=seed), criterion, stage1_cache, datasets,
+                              trained) for seed in seeds)
         results.append(Candidate(settings, scores))
         if on_candidate is not None:
             on_candidate(results[-1])
@@ -183,9 +199,19 @@ def _typed(settings: Mapping[str, Any], config: RunConfig) -> dict[str, Any]:
 
 
 def _score(registry: Registry, config: RunConfig, criterion: Criterion, stage1_cache: Path | str | None,
-           datasets: LoadedDatasets) -> float:
+           datasets: LoadedDatasets, trained: dict[str, RunResult]) -> float:
+    """One candidate's criterion on one seed. Candidates that differ only in their clusterer share
+    the C the first of them trained (``trained``, by training fingerprint) and only re-cluster it."""
     prepared = prepare(config, registry, datasets=datasets)
-    return criterion.score(execute(prepared, stage1_cache=stage1_cache), prepared)
+    key = training_fingerprint(prepared)
+    shared = trained.get(key) if key is not None else None
+    if shared is None:
+        result = execute(prepared, stage1_cache=stage1_cache)
+        if key is not None:
+            trained[key] = result
+    else:
+        result = dataclasses.replace(shared, labels=cluster(prepared, shared.coef).labels)
+    return criterion.score(result, prepared)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
