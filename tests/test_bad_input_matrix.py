@@ -115,6 +115,7 @@ PLUGIN_FLOATS = [
 CORE_INTS = [p for p in RUN_PARAMS if p.type is int and p.name != "seed"]
 PLUGIN_INTS = [
     ("miner", "knn", "k", BEYOND_INT64),
+    ("miner", "affinity", "k", BEYOND_INT64),
     ("clusterer", "dsc-post", "dim", BEYOND_INT64),
     ("dataset", "synthetic", "subspaces", BEYOND_INT64),
     ("dataset", "synthetic", "per_subspace", BEYOND_INT64),

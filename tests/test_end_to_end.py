@@ -43,3 +43,13 @@ def test_history_covers_both_stages_with_every_loss_term():
 def test_pretrain_plateau_rule_stops_stage_one_early():
     result = _run(pretrain_epochs=200, epochs=1, pretrain_tol=0.5, pretrain_patience=2)
     assert 3 <= result.summary["pretrain_epochs_run"] < 200
+
+
+def test_affinity_miner_follows_knn_in_stage_one_and_reads_c_in_stage_two():
+    knn, affinity = (_run(miner=miner, pretrain_epochs=2, epochs=3, seed=3) for miner in ("knn", "affinity"))
+
+    def sch(run, stage):
+        return [report.losses["sch"] for report in run.history if report.stage == stage]
+
+    assert sch(knn, "pretrain") == sch(affinity, "pretrain")  # no C yet: the encoder-space neighbours
+    assert sch(knn, "finetune") != sch(affinity, "finetune")

@@ -1,4 +1,4 @@
-"""An external plugin package (examples/dscsc-affinity-miner) installed with pip works end to end.
+"""An external plugin package (examples/dscsc-hard-miner) installed with pip works end to end.
 
 A fresh process runs it and its own tests; the listing and error paths run in-process with the install
 folder on sys.path (entry points are found from sys.path either way), which saves a process start each."""
@@ -16,7 +16,7 @@ import pytest
 from conftest import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "dscsc-affinity-miner"
+EXAMPLE = ROOT / "examples" / "dscsc-hard-miner"
 
 
 @pytest.fixture(scope="module")
@@ -50,28 +50,28 @@ def test_listed_with_its_distribution_and_version(installed):
     listed = invoke("plugins", "list", "--json")
     assert listed.exit_code == 0, listed.stderr
     rows = {(row["kind"], row["name"]): row for row in json.loads(listed.stdout)}
-    row = rows[("miner", "affinity")]
-    assert (row["distribution"], row["version"], row["provider"]) == ("dscsc-affinity-miner", "0.1.0", "affinity")
+    row = rows[("miner", "hard")]
+    assert (row["distribution"], row["version"], row["provider"]) == ("dscsc-hard-miner", "0.1.0", "hard")
 
 
 def test_show_lists_its_parameters(installed):
-    shown = invoke("plugins", "show", "miner", "affinity", "--json")
+    shown = invoke("plugins", "show", "miner", "hard", "--json")
     assert shown.exit_code == 0, shown.stderr
-    assert [p["name"] for p in json.loads(shown.stdout)["params"]] == ["k"]
+    assert [p["name"] for p in json.loads(shown.stdout)["params"]] == ["k", "m"]
 
 
 def test_runs_end_to_end_by_name(site):
-    ran = dscsc(site, "run", "--dataset", "synthetic", "--miner", "affinity", "--k", "3",
+    ran = dscsc(site, "run", "--dataset", "synthetic", "--miner", "hard", "--k", "3", "--m", "4",
                 "--pretrain-epochs", "2", "--epochs", "2", "--json")
     assert ran.returncode == 0, ran.stderr[-2000:]
     miner = json.loads(ran.stdout)["components"]["miner"]
-    assert (miner["name"], miner["distribution"], miner["params"]) == ("affinity", "dscsc-affinity-miner", {"k": 3})
+    assert (miner["name"], miner["distribution"], miner["params"]) == ("hard", "dscsc-hard-miner", {"k": 3, "m": 4})
 
 
 def test_its_parameters_are_validated_before_the_run(installed, tmp_path):
-    bad = invoke("run", "--dataset", "synthetic", "--miner", "affinity", "--k", "-2", "--out", str(tmp_path / "run"))
+    bad = invoke("run", "--dataset", "synthetic", "--miner", "hard", "--k", "-2", "--out", str(tmp_path / "run"))
     assert bad.exit_code == 2
-    assert bad.stderr.strip().splitlines() == ["error: miner 'affinity' parameter 'k' must be >= 0; got -2"]
+    assert bad.stderr.strip().splitlines() == ["error: miner 'hard' parameter 'k' must be >= 0; got -2"]
 
 
 def test_the_examples_own_tests_pass(site):
@@ -82,9 +82,9 @@ def test_the_examples_own_tests_pass(site):
 
 
 def test_naming_the_installed_module_again_is_one_warning_not_a_traceback(installed):
-    listed = invoke("plugins", "list", "--json", "--plugin", "dscsc_affinity_miner")
+    listed = invoke("plugins", "list", "--json", "--plugin", "dscsc_hard_miner")
     assert listed.exit_code == 0, listed.stderr
     assert listed.stderr.strip().splitlines() == [
-        "warning: plugin 'dscsc_affinity_miner' is already loaded as plugin 'affinity' (distribution "
-        "dscsc-affinity-miner 0.1.0); using that"]
-    assert ("miner", "affinity") in {(row["kind"], row["name"]) for row in json.loads(listed.stdout)}
+        "warning: plugin 'dscsc_hard_miner' is already loaded as plugin 'hard' (distribution "
+        "dscsc-hard-miner 0.1.0); using that"]
+    assert ("miner", "hard") in {(row["kind"], row["name"]) for row in json.loads(listed.stdout)}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dscsc_core import DataError, NegativeMiner, ParameterError, PluginError, RunContext
-from dscsc_plugins.miners import AllOthersMiner, KnnMiner
+from dscsc_plugins.miners import AffinityMiner, AllOthersMiner, KnnMiner
 
 N, D = 12, 5
 
@@ -126,6 +126,48 @@ def test_knn_check_context(k, n, ok):
     else:
         with pytest.raises(DataError):
             KnnMiner(k=k).check_context(context)
+
+
+def brute_force_partners(coef: torch.Tensor, k: int) -> list[set[int]]:
+    """The k other samples with the largest |C_ij| + |C_ji| for each i, by explicit loops."""
+    rows = coef.tolist()
+    n = len(rows)
+    strength = [[abs(rows[i][j]) + abs(rows[j][i]) for j in range(n)] for i in range(n)]
+    return [set(sorted((j for j in range(n) if j != i), key=lambda j: -strength[i][j])[:k]) for i in range(n)]
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_affinity_spares_exactly_the_k_strongest_self_expression_partners(k, seed):
+    g = torch.Generator().manual_seed(seed)
+    coef = torch.randn(N, N, generator=g, dtype=torch.float64)
+    mask = AffinityMiner(k=k)(features(seed), coef)
+    check_mask_contract(mask, N)
+    spared = [set(torch.nonzero(~row).flatten().tolist()) - {i} for i, row in enumerate(mask)]
+    assert spared == brute_force_partners(coef, k)
+
+
+def test_affinity_reads_c_not_the_features():
+    g = torch.Generator().manual_seed(3)
+    coef = torch.randn(N, N, generator=g, dtype=torch.float64)
+    assert torch.equal(AffinityMiner(k=3)(features(0), coef), AffinityMiner(k=3)(features(1), coef))
+    # A strong tie in either direction (C_ji or C_ij) spares the partner.
+    coef = torch.zeros(N, N, dtype=torch.float64)
+    coef[4, 0] = -5.0  # sample 4 expresses sample 0, with a negative sign
+    coef[0, 7] = 2.0  # sample 0 expresses sample 7
+    mask = AffinityMiner(k=2)(features(0), coef)
+    assert not mask[0, 4] and not mask[0, 7] and not mask[4, 0] and not mask[7, 0]
+
+
+def test_affinity_without_c_is_knn_in_the_encoder_space():
+    z = features(4)
+    assert torch.equal(AffinityMiner(k=3)(z), KnnMiner(k=3)(z))
+    assert torch.equal(AffinityMiner(k=0)(z, torch.randn(N, N, dtype=torch.float64)), AllOthersMiner()(z))
+
+
+def test_affinity_rejects_k_too_large_for_batch():
+    with pytest.raises(DataError):
+        AffinityMiner(k=N - 1)(features(), torch.randn(N, N, dtype=torch.float64))
 
 
 def test_all_others_miner_contract():

@@ -17,7 +17,7 @@ from .benchmark_data import (
 from .clusterers import DscPostClusterer, SpectralClusterer
 from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
-from .miners import AllOthersMiner, KnnMiner
+from .miners import AffinityMiner, AllOthersMiner, KnnMiner
 from .regularizers import FrobeniusRegularizer, L1Regularizer
 from .solvers import (
     ElasticNetSubspaceClustering,
@@ -46,6 +46,7 @@ def dscsc_register_augmentations(register):
 @hookimpl
 def dscsc_register_miners(register):
     register(KnnMiner)
+    register(AffinityMiner)
     register(AllOthersMiner)
 
 

@@ -30,12 +30,32 @@ class KnnMiner(NegativeMiner):
 
     def mine(self, z, coef):
         n = z.shape[0]
-        negatives = torch.ones(n, n, dtype=torch.bool, device=z.device)
         if self.k == 0:
-            return negatives
+            return torch.ones(n, n, dtype=torch.bool, device=z.device)
         self._check_k(n)
         unit = F.normalize(z.flatten(1), dim=1)
-        similarity = unit @ unit.T
-        similarity.fill_diagonal_(float("-inf"))  # the anchor is not its own neighbour
-        neighbours = similarity.topk(self.k, dim=1).indices
-        return negatives.scatter_(1, neighbours, False)
+        return _all_but_strongest(unit @ unit.T, self.k)
+
+
+class AffinityMiner(KnnMiner):
+    name = "affinity"
+    summary = ("every sample except the anchor's k strongest self-expression partners (|C| + |C|^T); "
+               "before C exists (Stage I), the k nearest in the encoder space, as knn")
+    params = (Param("k", int, 10, "number of strongest partners spared from being negatives", min=0),)
+
+    def mine(self, z, coef):
+        # Faces that turn through the same pose are close in the encoder space whoever they are
+        # (UMIST), while C ties each sample to its own subspace: C's partners spare the subspace.
+        if coef is None or self.k == 0:
+            return super().mine(z, coef)
+        self._check_k(z.shape[0])
+        strength = coef.abs()
+        return _all_but_strongest(strength + strength.T, self.k)
+
+
+def _all_but_strongest(similarity: torch.Tensor, k: int) -> torch.Tensor:
+    """Row i: True everywhere except at the k largest off-diagonal entries of ``similarity``'s row i."""
+    n = similarity.shape[0]
+    similarity = similarity.clone().fill_diagonal_(float("-inf"))  # the anchor is not its own neighbour
+    neighbours = similarity.topk(k, dim=1).indices
+    return torch.ones(n, n, dtype=torch.bool, device=similarity.device).scatter_(1, neighbours, False)
