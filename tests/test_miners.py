@@ -26,11 +26,12 @@ def brute_force_neighbours(z: torch.Tensor, k: int) -> list[set[int]]:
         dot = sum(a * b for a, b in zip(u, v, strict=True))
         return dot / (math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v)))
 
-    result = []
-    for i, u in enumerate(rows):
-        others = sorted((j for j in range(len(rows)) if j != i), key=lambda j: -cos(u, rows[j]))
-        result.append(set(others[:k]))
-    return result
+    return brute_force_top_k(len(rows), lambda i, j: cos(rows[i], rows[j]), k)
+
+
+def brute_force_top_k(n: int, score, k: int) -> list[set[int]]:
+    """For each i, the k other indices j with the largest score(i, j), by explicit loops."""
+    return [set(sorted((j for j in range(n) if j != i), key=lambda j: -score(i, j))[:k]) for i in range(n)]
 
 
 def check_mask_contract(mask: torch.Tensor, n: int) -> None:
@@ -131,9 +132,7 @@ def test_knn_check_context(k, n, ok):
 def brute_force_partners(coef: torch.Tensor, k: int) -> list[set[int]]:
     """The k other samples with the largest |C_ij| + |C_ji| for each i, by explicit loops."""
     rows = coef.tolist()
-    n = len(rows)
-    strength = [[abs(rows[i][j]) + abs(rows[j][i]) for j in range(n)] for i in range(n)]
-    return [set(sorted((j for j in range(n) if j != i), key=lambda j: -strength[i][j])[:k]) for i in range(n)]
+    return brute_force_top_k(len(rows), lambda i, j: abs(rows[i][j]) + abs(rows[j][i]), k)
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])

@@ -26,7 +26,8 @@ class KnnMiner(NegativeMiner):
 
     def _check_k(self, n_samples: int) -> None:
         if self.k >= n_samples - 1:
-            raise DataError(f"miner 'knn' parameter 'k' must be smaller than N-1 = {n_samples - 1}; got {self.k}")
+            raise DataError(f"miner '{self.name}' parameter 'k' must be smaller than N-1 = {n_samples - 1}; "
+                            f"got {self.k}")
 
     def mine(self, z, coef):
         n = z.shape[0]
@@ -54,8 +55,12 @@ class AffinityMiner(KnnMiner):
 
 
 def _all_but_strongest(similarity: torch.Tensor, k: int) -> torch.Tensor:
-    """Row i: True everywhere except at the k largest off-diagonal entries of ``similarity``'s row i."""
+    """Row i: True everywhere except at the k largest off-diagonal entries of ``similarity``'s row i.
+
+    ``similarity`` is a fresh matrix of the caller's, so its diagonal is overwritten in place rather
+    than copying an N x N matrix every epoch.
+    """
     n = similarity.shape[0]
-    similarity = similarity.clone().fill_diagonal_(float("-inf"))  # the anchor is not its own neighbour
+    similarity.fill_diagonal_(float("-inf"))  # the anchor is not its own neighbour
     neighbours = similarity.topk(k, dim=1).indices
     return torch.ones(n, n, dtype=torch.bool, device=similarity.device).scatter_(1, neighbours, False)
