@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -86,6 +87,8 @@ def test_tune_by_subspace_fit_names_the_criterion_and_writes_it(tmp_path):
     assert result.exit_code == 0, result.output
     assert "subspace fit" in result.stdout and "silhouette" not in result.stdout
     assert "highest mean subspace fit (d = 2)" in best.read_text()
+    # Five decimals: on real data the candidates' fits differ in the fourth.
+    assert re.search(r"^subspace [01]\.\d{5}  \{'k': 1\}$", result.stderr, re.MULTILINE), result.stderr
 
 
 def test_tune_rejects_an_unknown_criterion_in_one_line():

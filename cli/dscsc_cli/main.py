@@ -179,7 +179,7 @@ def tune(
         from dscsc_core.tuning import Criterion, parse_grid
         from dscsc_core.tuning import tune as run_tune
 
-        from .display import tuning_table
+        from .display import tuning_score, tuning_table
 
         chosen = Criterion(criterion, space, subspace_dim)
         if write is not None:
@@ -189,9 +189,11 @@ def tune(
         flags = settings_layer(settings, ctx.args)
         recipe, registry = _recipe(preset, config, plugin)
         parsed = parse_grid(grid)
+        def announce(candidate) -> None:
+            typer.echo(f"{chosen.name} {tuning_score(candidate.mean)}  {candidate.settings}", err=True)
+
         ranked = run_tune(registry, recipe.layers(registry, flags), parsed, _seed_list(seeds), criterion=chosen,
-                          stage1_cache=stage1_cache,
-                          on_candidate=lambda c: typer.echo(f"{chosen.name} {c.mean:.4f}  {c.settings}", err=True))
+                          stage1_cache=stage1_cache, on_candidate=announce)
         tuning_table(ranked, chosen.describe())
         if write is not None:
             _write_best(write, ranked[0].settings, chosen.describe())
