@@ -189,6 +189,7 @@ def tune(
         flags = settings_layer(settings, ctx.args)
         recipe, registry = _recipe(preset, config, plugin)
         parsed = parse_grid(grid)
+
         def announce(candidate) -> None:
             typer.echo(f"{chosen.name} {tuning_score(candidate.mean)}  {candidate.settings}", err=True)
 
