@@ -5,6 +5,7 @@ the same on a real one."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from dscsc_core import precision
@@ -18,18 +19,40 @@ def _flags():
     return torch.backends.cuda.matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
 
 
-def test_a_cuda_block_runs_in_ieee_fp32_with_deterministic_kernels_and_restores_the_flags(monkeypatch):
+def _set_flags(matmul_tf32, cudnn_tf32, deterministic, benchmark):
     cudnn = torch.backends.cudnn
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
-    for name, value in (("allow_tf32", True), ("deterministic", False), ("benchmark", True)):
-        monkeypatch.setattr(cudnn, name, value)
+    torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+    cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = cudnn_tf32, deterministic, benchmark
+
+
+@pytest.fixture
+def saved_flags():
+    """The process-wide flags as they were, put back by plain assignment after the test.
+
+    Not monkeypatch: ``torch.backends.cuda.matmul`` serves its flags through ``__getattr__``/``__setattr__``,
+    and newer pytest (9.2) restores a patched attribute in a way that object rejects (AttributeError at teardown,
+    the flag left changed for the rest of the session)."""
+    before = _flags()
+    yield
+    _set_flags(*before)
+
+
+def test_a_cuda_block_runs_in_ieee_fp32_with_deterministic_kernels_and_restores_the_flags(saved_flags):
+    _set_flags(True, True, False, True)
     with reproducible_fp32(torch.device("cuda")):
         assert _flags() == (False, False, True, False)
     assert _flags() == (True, True, False, True)
 
 
-def test_a_cpu_block_leaves_the_flags_alone(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+def test_the_saved_flags_fixture_puts_every_flag_back():
+    # Runs after the tests above in file order: whatever they set, the defaults torch starts with are back.
+    cudnn = torch.backends.cudnn
+    assert (torch.backends.cuda.matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark) == (
+        False, True, False, False)
+
+
+def test_a_cpu_block_leaves_the_flags_alone(saved_flags):
+    _set_flags(True, True, False, True)
     before = _flags()
     with reproducible_fp32(torch.device("cpu")):
         assert _flags() == before

@@ -32,3 +32,9 @@ def test_readme_miner_example_registers_and_runs():
 def test_ci_runs_the_readme_test_command():
     test_command = next(block.strip() for block in _code_blocks("bash") if "pytest" in block)
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_builds_its_own_environment_and_lists_the_versions_it_tested():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "python -m venv" in script and "activate" in script
+    assert script.index(".ci/versions.py") < script.index("python -m pytest")
