@@ -19,9 +19,9 @@ import torch
 from sklearn.cluster import KMeans, SpectralClustering
 
 from dscsc_core.metrics import clustering_scores
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import execute, prepare, resolve_config
-from dscsc_core.threads import use_cpu_threads
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.run.threads import use_cpu_threads
 
 
 def mean_std(values: list[float]) -> str:

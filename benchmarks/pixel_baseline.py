@@ -21,12 +21,12 @@ import time
 import numpy as np
 import torch
 
-from dscsc_core.datapaths import DataRoot
 from dscsc_core.metrics import clustering_scores
-from dscsc_core.recipe import Recipe
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import build_components, resolve_config
-from dscsc_core.threads import use_cpu_threads
+from dscsc_core.plugin_api.datapaths import DataRoot
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import build_components, resolve_config
+from dscsc_core.run.recipe import Recipe
+from dscsc_core.run.threads import use_cpu_threads
 
 CLUSTERERS = ("spectral", "dsc-post")
 

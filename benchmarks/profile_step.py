@@ -16,13 +16,13 @@ import time
 
 import torch
 
-from dscsc_core.losses import drh_loss, sch_loss, sem_loss
-from dscsc_core.model import DSCSCNetwork
-from dscsc_core.recipe import Recipe
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import prepare, resolve_config
-from dscsc_core.threads import use_cpu_threads
-from dscsc_core.trainer import training_settings
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import prepare, resolve_config
+from dscsc_core.run.recipe import Recipe
+from dscsc_core.run.threads import use_cpu_threads
+from dscsc_core.training.losses import drh_loss, sch_loss, sem_loss
+from dscsc_core.training.model import DSCSCNetwork
+from dscsc_core.training.trainer import training_settings
 
 
 def main() -> None:

@@ -40,13 +40,13 @@ from pathlib import Path
 
 import torch
 
-from dscsc_core.benchmark import BenchCase, RecordStore, run_bench, summarise
-from dscsc_core.checkpoint import TrainingInterrupted, stop_requests
-from dscsc_core.recipe import Recipe
-from dscsc_core.registry import Registry, load_registry
-from dscsc_core.runner import resolve_config
+from dscsc_core.evaluation.repeats import BenchCase, RecordStore, run_bench, summarise
+from dscsc_core.plugin_api.registry import Registry, load_registry
+from dscsc_core.run.pipeline import resolve_config
+from dscsc_core.run.recipe import Recipe
+from dscsc_core.run.threads import use_cpu_threads
 from dscsc_core.settings import PRECISIONS
-from dscsc_core.threads import use_cpu_threads
+from dscsc_core.training.checkpoint import TrainingInterrupted, stop_requests
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"

@@ -28,13 +28,13 @@ import tomllib
 
 import torch
 
-from dscsc_core.checkpoint import Checkpoint
 from dscsc_core.metrics import clustering_scores
-from dscsc_core.recipe import Recipe
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import prepare, resolve_config
-from dscsc_core.threads import use_cpu_threads
-from dscsc_core.trainer import Trainer
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import prepare, resolve_config
+from dscsc_core.run.recipe import Recipe
+from dscsc_core.run.threads import use_cpu_threads
+from dscsc_core.training.checkpoint import Checkpoint
+from dscsc_core.training.trainer import Trainer
 
 
 def stage1_snapshots(run, lengths: list[int]) -> tuple[dict[int, Checkpoint], float]:

@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from dscsc_core.recipe import Recipe
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import execute, prepare, resolve_config
-from dscsc_core.threads import use_cpu_threads
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.run.recipe import Recipe
+from dscsc_core.run.threads import use_cpu_threads
 
 
 def _setting(text: str) -> tuple[str, object]:

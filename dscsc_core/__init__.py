@@ -1,6 +1,8 @@
 """dscsc core: contracts for the plugin kinds, the DSCSC losses and the two-stage trainer."""
 
-from .errors import (
+__version__ = "0.1.0"  # first: submodules read it while the package initialises
+
+from dscsc_core.errors import (
     ConfigError,
     DataError,
     DeviceError,
@@ -9,8 +11,8 @@ from .errors import (
     PluginError,
     UnknownComponentError,
 )
-from .hookspecs import hookimpl, hookspec
-from .interfaces import (
+from dscsc_core.plugin_api.hookspecs import hookimpl, hookspec
+from dscsc_core.plugin_api.interfaces import (
     AugmentationPolicy,
     AutoEncoderParts,
     Clusterer,
@@ -19,17 +21,19 @@ from .interfaces import (
     DatasetSource,
     Encoder,
     NegativeMiner,
+    ObjectiveTerm,
     SelfExpressionRegularizer,
     SelfExpressionSolver,
+    StageTwoStep,
+    TrainingObjective,
     symmetric_affinity,
 )
-from .params import Component, Param, RunContext
-
-__version__ = "0.1.0"
+from dscsc_core.plugin_api.params import Component, Param, RunContext
 
 __all__ = [
     "AugmentationPolicy", "AutoEncoderParts", "Clusterer", "Clustering", "Component", "ConfigError",
     "DataError", "Dataset", "DatasetSource", "DeviceError", "DscscError", "Encoder", "NegativeMiner",
-    "Param", "ParameterError", "PluginError", "RunContext", "SelfExpressionRegularizer", "SelfExpressionSolver",
-    "UnknownComponentError", "hookimpl", "hookspec", "symmetric_affinity", "__version__",
+    "ObjectiveTerm", "Param", "ParameterError", "PluginError", "RunContext", "SelfExpressionRegularizer",
+    "SelfExpressionSolver", "StageTwoStep", "TrainingObjective", "UnknownComponentError", "hookimpl", "hookspec",
+    "symmetric_affinity", "__version__",
 ]

@@ -5,7 +5,7 @@ swap them with ``set_params(miner="none")``. ``X`` is images (N x H x W or N x C
 2-D array whose rows are flattened images (give ``image_shape``; square rows are reshaped
 automatically, other rows are treated as 1 x 1 x d "images").
 
-The constructor's parameters are the run settings (``dscsc_core.config.RUN_PARAMS``) that make
+The constructor's parameters are the run settings (``dscsc_core.run.config.RUN_SETTINGS``) that make
 sense for an in-memory fit, with their declared defaults, plus scikit-learn's own (``n_clusters``,
 ``random_state``) and ``plugin_params``/``image_shape``: a new run setting reaches the estimator
 without an edit here. A fit goes through the same ``prepare``/``execute`` pipeline as ``dscsc run``,
@@ -26,14 +26,14 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import validate_data
 
-from .config import RUN_PARAMS, RunConfig
-from .interfaces import Dataset, DatasetSource
-from .runner import execute, prepare, resolve_config
+from dscsc_core.plugin_api.interfaces import Dataset, DatasetSource
+from dscsc_core.run.config import RunConfig
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.settings import RUN_SETTINGS
 
 # Run settings an estimator does not take: X is the data, nothing is written, and scikit-learn
 # names the cluster count, the seed and (its default being the CPU) the device its own way.
-_NOT_ESTIMATOR_SETTINGS = {"dataset", "data_root", "eval_every", "checkpoint_every", "n_clusters", "seed", "device"}
-ESTIMATOR_SETTINGS = tuple(p for p in RUN_PARAMS if p.name not in _NOT_ESTIMATOR_SETTINGS)
+ESTIMATOR_SETTINGS = tuple(setting for setting in RUN_SETTINGS if setting.role.estimator)
 CHECKED_SETTINGS: dict[str, Any] = {"pretrain_epochs": 2, "epochs": 2, "plugin_params": {"k": 3}}
 
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY
@@ -105,7 +105,7 @@ class DeepSubspaceClustering(ClusterMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Train on X (y is ignored: labels are never used) and cluster it."""
-        from .registry import load_registry
+        from dscsc_core.plugin_api.registry import load_registry
 
         shape = self.image_shape
         if getattr(X, "ndim", 2) in (3, 4):  # images as they are: remember their shape, flatten for validation

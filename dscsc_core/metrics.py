@@ -6,6 +6,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+# The scores of a clustering against the truth, in the order every table and file shows them.
+SCORES = ("acc", "nmi", "ari")
+
 
 def clustering_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     """ACC: the fraction of samples correct after the best one-to-one matching of labels (Hungarian)."""

@@ -1,19 +1,25 @@
-"""Every core setting of a run, declared once: name, type, default, range and help.
+"""Every core setting of a run, declared once: name, type, default, range, help, and its role.
 
-``TrainingConfig`` (what the trainer reads) is derived from ``TRAINING_SETTINGS``; ``RunConfig``
-and ``RUN_PARAMS`` (dscsc_core.config), the command line and the scikit-learn estimator derive
-theirs from these declarations. Adding a setting is one ``Param`` here plus the code that uses it.
+A setting's ``Role`` says what its value decides: whether it enters a run's identity (the resume check, the
+record key of ``bench``/``ablate``/``tune``), whether it shapes C or acts only after it, how it enters Stage
+I's identity (the Stage I cache key), the value under which a run trains as it did before the setting existed
+(so older records and caches still match), whether the scikit-learn estimator exposes it, whether a shallow
+solver on the pixels reads it. Every key, check and list of settings is
+derived from these declarations (``dscsc_core.run.identity``, ``RunConfig``, the command line, the estimator),
+so adding a setting is one ``Setting`` here plus the code that uses it (docs/architecture.md has an example).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, field, make_dataclass
+from dataclasses import asdict, dataclass, field, make_dataclass
 from typing import Any
 
-from .losses import DRH_VIEW_COMBINES
-from .params import Param
+from dscsc_core.plugin_api.kinds import PLUGIN_KINDS
+from dscsc_core.plugin_api.params import Param
 
 PRETRAIN_OBJECTIVES = ("drh+sch", "drh")
+# How L_DRH combines the original and the augmented view (see training.losses.drh_loss).
+DRH_VIEW_COMBINES = ("mean", "sum")
 COEF_INITS = ("normal", "constant")
 COEF_DIAGONALS = ("zero", "free")
 # Arithmetic of the autoencoder's layers: fp32, or bfloat16 under autocast (C, the head and the losses
@@ -21,101 +27,164 @@ COEF_DIAGONALS = ("zero", "free")
 PRECISIONS = ("fp32", "bf16")
 SOLVER_INPUTS = ("pixels", "features")
 
-# Settings the trainer reads (the method itself). Defaults per §4.1 of the paper unless noted.
-TRAINING_SETTINGS: tuple[Param, ...] = (
-    Param("pretrain_epochs", int, 150, "Stage I epochs (full-batch steps), no self-expression", min=0),
-    Param("epochs", int, 150, "Stage II epochs (full-batch steps) with self-expression", min=0),
-    Param("lr", float, 1e-3, "Adam learning rate", min=0),
-    Param("pretrain_lr", float, None, "Adam learning rate of Stage I (default: lr)", min=0),
-    Param("pretrain_batch_size", int, 0,
-          "Stage I mini-batch size: one Adam step per batch of a fresh shuffle each epoch (0: the full batch, "
-          "one step per epoch, as DSC-Net)", min=0),
-    Param("alpha", float, None, "weight alpha of ||Z - ZC||^2 in L_SEM (eq. 3); default 10^(K/10-3)", min=0),
-    Param("beta", float, 10.0, "weight of L_SCH (scaled by input_scale^2, see docs/method.md)", min=0),
-    Param("gamma", float, None, "weight of L_SEM; default N, the number of samples (the paper's printed balance)",
-          min=0),
-    Param("temperature", float, 0.1, "temperature rho of the contrastive loss", min=1e-6),
-    Param("head_dim", int, 64, "output size of the contrastive head (paper: 64/128/256)", min=1,
-          max=4096),
-    Param("head_hidden", int, 256, "hidden width of the contrastive head", min=1, max=8192),
-    Param("pretrain_objective", str, "drh+sch",
-          "Stage I loss: drh+sch (eq. 10, both views) or drh (DSC-Net's autoencoder on the images alone)",
-          choices=PRETRAIN_OBJECTIVES),
-    Param("pretrain_tol", float, 0.0, "stop Stage I when reconstruction improves less (relative)", min=0),
-    Param("pretrain_patience", int, 20, "window in epochs of the Stage I plateau rule", min=1),
-    Param("coef_init", str, "normal", "initial C: normal (N(0, scale^2)) or constant (every entry = scale)",
-          choices=COEF_INITS),
-    Param("coef_init_scale", float, 1e-4, "std (normal) or value (constant) of the initial coefficients", min=0),
-    Param("coef_diagonal", str, "zero", "diag(C): zero at every step (eq. 1) or free (DSC-Net's code)",
-          choices=COEF_DIAGONALS),
-    Param("drh_views", str, "mean",
-          "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
-          choices=DRH_VIEW_COMBINES),
-    Param("precision", str, "fp32",
-          "arithmetic of the encoder and decoder: fp32, or bf16 (autocast; C, the head and the losses stay fp32)",
-          choices=PRECISIONS),
-    Param("pseudo_label_every", int, 0,
-          "re-cluster C into pseudo-labels every E Stage II epochs, for S2ConvSCN's and DASC's terms (0: off)", min=0),
-    Param("label_agreement_weight", float, 0.0,
-          "S2ConvSCN lambda3: weight of sum |C_ij| over pairs the pseudo-labels put apart", min=0),
-    Param("pseudo_label_weight", float, 0.0,
-          "S2ConvSCN lambda4: weight of a linear classifier's cross-entropy (summed) on the pseudo-labels", min=0),
-    Param("adversarial_weight", float, 0.0,
-          "DASC: weight of the generator's adversarial term, its fakes' residual on the discriminator's "
-          "subspaces (needs pseudo_label_every > 0; 0: off)", min=0),
-    Param("adversarial_dim", int, 4, "DASC: dimension of each cluster's subspace in the discriminator", min=1,
-          max=1024),
-    Param("adversarial_real_fraction", float, 0.8,
-          "DASC: share of each cluster (best fitted by its subspace) taken as real samples", min=0.01, max=1.0),
-    Param("adversarial_margin", float, 0.5,
-          "DASC: relative residual the discriminator pushes fakes above (hinge margin, 0..1)", min=0, max=1.0),
-    Param("input_scale", float, 1.0, "multiply pixel values by this before training", min=1e-6),
-    Param("pretrain_input_scale", float, None,
-          "pixel scale of Stage I (default: input_scale); a ReLU autoencoder then moves to input_scale exactly",
-          min=1e-6),
-    Param("seed", int, 0, "seed of init, augmentation and clustering", min=0, max=2**32 - 1),
-    Param("eval_every", int, 0, "score C with the clusterer every E Stage II epochs when labels exist (0: off)",
-          min=0),
-    Param("checkpoint_every", int, 0, "save a checkpoint every E epochs (0: only when asked to stop)", min=0),
+# How a setting enters Stage I's identity: always; only when Stage I trains the contrastive head
+# (pretrain_objective "drh+sch"); only when Stage I trains SCH on augmented views (the same objective, which
+# also brings in the augmentation and the miner); or through the one pixel scale Stage I trains at.
+STAGE1_ALWAYS, STAGE1_WITH_HEAD, STAGE1_WITH_SCH, STAGE1_PIXEL_SCALE = "always", "with_head", "with_sch", "pixel_scale"
+
+
+class _AlwaysExisted:
+    def __repr__(self) -> str:
+        return "ALWAYS_EXISTED"
+
+
+ALWAYS_EXISTED = _AlwaysExisted()
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a setting's value decides (see the module docstring)."""
+
+    shapes_result: bool = True  # False: where and how a run is carried out (device, threads, folders, logging)
+    shapes_coef: bool = True  # False: acts only after C is learned (the clusterer)
+    stage1: str | None = None  # how it enters Stage I's identity: one of the STAGE1_* words, or None
+    # The value under which a run trains as before the setting existed: a setting at it is left out of every
+    # key, so records, checkpoints and Stage I caches made before it still match.
+    earlier: Any = ALWAYS_EXISTED
+    estimator: bool = True  # a constructor parameter of the scikit-learn estimator
+    pixel_solver: bool = False  # read by a shallow solver on the pixels, whose record key holds only these
+
+    def at_earlier_value(self, value: Any) -> bool:
+        return self.earlier is not ALWAYS_EXISTED and self.earlier == value
+
+
+@dataclass(frozen=True)
+class Setting(Param):
+    """A core run setting: a ``Param`` and its ``Role``."""
+
+    role: Role = Role()
+
+
+# Roles that many settings share.
+IN_STAGE1 = Role(stage1=STAGE1_ALWAYS)
+IN_STAGE1_WITH_SCH = Role(stage1=STAGE1_WITH_SCH)
+IN_STAGE1_WITH_HEAD = Role(stage1=STAGE1_WITH_HEAD)
+
+
+def added_later(earlier: Any, **role: Any) -> Role:
+    """The role of a setting added after stored results were made: at ``earlier`` it is left out of every key."""
+    return Role(earlier=earlier, **role)
+
+
+# Where and how a run is carried out, not what it computes; a fit of the estimator decides these itself.
+RUNTIME = Role(shapes_result=False, estimator=False)
+
+# The role of each selection setting (``miner`` picks the miner); a kind not named here has the plain Role().
+_SELECTION_ROLES = {
+    "dataset": Role(estimator=False, pixel_solver=True),
+    "encoder": IN_STAGE1,
+    "augment": IN_STAGE1_WITH_SCH,
+    "miner": IN_STAGE1_WITH_SCH,
+    "clusterer": Role(shapes_coef=False, pixel_solver=True),
+    "solver": added_later(None, pixel_solver=True),
+    "objective": added_later(None),
+}
+# One setting per plugin kind picks the plugin; unset, the registry's default for the kind (named by
+# the plugins, e.g. the built-ins) is used, so that the core never names a plugin.
+SELECTION_SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(kind.option, str, None, kind.help, role=_SELECTION_ROLES.get(kind.option, Role())) for kind in PLUGIN_KINDS
 )
 
-# Settings added after stored results were made, with the value under which a run trains as it did
-# before the setting existed: at that value a setting is left out of fingerprints, so earlier
-# bench records, checkpoints and Stage I caches still match the runs they describe.
-ADDED_LATER: dict[str, Any] = {"drh_views": "mean", "solver": None, "solver_input": "pixels", "pseudo_label_every": 0,
-                               "label_agreement_weight": 0.0, "pseudo_label_weight": 0.0,
-                               "adversarial_weight": 0.0, "adversarial_dim": 4, "adversarial_real_fraction": 0.8,
-                               "adversarial_margin": 0.5, "pretrain_lr": None,
-                               "pretrain_batch_size": 0, "precision": "fp32"}
+# Settings the trainer reads (the method itself). Defaults per §4.1 of the paper unless noted.
+TRAINING_SETTINGS: tuple[Setting, ...] = (
+    Setting("pretrain_epochs", int, 150, "Stage I epochs (full-batch steps), no self-expression", min=0,
+            role=IN_STAGE1),
+    Setting("epochs", int, 150, "Stage II epochs (full-batch steps) with self-expression", min=0),
+    Setting("lr", float, 1e-3, "Adam learning rate", min=0, role=IN_STAGE1),
+    Setting("pretrain_lr", float, None, "Adam learning rate of Stage I (default: lr)", min=0,
+            role=added_later(None, stage1=STAGE1_ALWAYS)),
+    Setting("pretrain_batch_size", int, 0,
+            "Stage I mini-batch size: one Adam step per batch of a fresh shuffle each epoch (0: the full batch, "
+            "one step per epoch, as DSC-Net)", min=0, role=added_later(0, stage1=STAGE1_ALWAYS)),
+    Setting("alpha", float, None, "weight alpha of ||Z - ZC||^2 in L_SEM (eq. 3); default 10^(K/10-3)", min=0),
+    Setting("beta", float, 10.0, "weight of L_SCH (scaled by input_scale^2, see docs/method.md)", min=0,
+            role=IN_STAGE1_WITH_SCH),
+    Setting("gamma", float, None, "weight of L_SEM; default N, the number of samples (the paper's printed balance)",
+            min=0),
+    Setting("temperature", float, 0.1, "temperature rho of the contrastive loss", min=1e-6, role=IN_STAGE1_WITH_SCH),
+    Setting("head_dim", int, 64, "output size of the contrastive head (paper: 64/128/256)", min=1, max=4096,
+            role=IN_STAGE1_WITH_HEAD),
+    Setting("head_hidden", int, 256, "hidden width of the contrastive head", min=1, max=8192,
+            role=IN_STAGE1_WITH_HEAD),
+    Setting("pretrain_objective", str, "drh+sch",
+            "Stage I loss: drh+sch (eq. 10, both views) or drh (DSC-Net's autoencoder on the images alone)",
+            choices=PRETRAIN_OBJECTIVES, role=IN_STAGE1),
+    Setting("pretrain_tol", float, 0.0, "stop Stage I when reconstruction improves less (relative)", min=0,
+            role=IN_STAGE1),
+    Setting("pretrain_patience", int, 20, "window in epochs of the Stage I plateau rule", min=1, role=IN_STAGE1),
+    Setting("coef_init", str, "normal", "initial C: normal (N(0, scale^2)) or constant (every entry = scale)",
+            choices=COEF_INITS),
+    Setting("coef_init_scale", float, 1e-4, "std (normal) or value (constant) of the initial coefficients", min=0),
+    Setting("coef_diagonal", str, "zero", "diag(C): zero at every step (eq. 1) or free (DSC-Net's code)",
+            choices=COEF_DIAGONALS),
+    Setting("drh_views", str, "mean",
+            "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
+            choices=DRH_VIEW_COMBINES, role=added_later("mean", stage1=STAGE1_WITH_SCH)),
+    Setting("precision", str, "fp32",
+            "arithmetic of the encoder and decoder: fp32, or bf16 (autocast; C, the head and the losses stay fp32)",
+            choices=PRECISIONS, role=added_later("fp32", stage1=STAGE1_ALWAYS)),
+    Setting("input_scale", float, 1.0, "multiply pixel values by this before training", min=1e-6,
+            role=Role(stage1=STAGE1_PIXEL_SCALE, pixel_solver=True)),
+    Setting("pretrain_input_scale", float, None,
+            "pixel scale of Stage I (default: input_scale); a ReLU autoencoder then moves to input_scale exactly",
+            min=1e-6, role=Role(stage1=STAGE1_PIXEL_SCALE)),
+    Setting("seed", int, 0, "seed of init, augmentation and clustering", min=0, max=2**32 - 1,
+            role=Role(stage1=STAGE1_ALWAYS, estimator=False)),  # the estimator's random_state
+    Setting("eval_every", int, 0, "score C with the clusterer every E Stage II epochs when labels exist (0: off)",
+            min=0, role=RUNTIME),
+    Setting("checkpoint_every", int, 0, "save a checkpoint every E epochs (0: only when asked to stop)", min=0,
+            role=RUNTIME),
+)
 
+# Settings of a run around the trainer.
+RUN_ONLY_SETTINGS: tuple[Setting, ...] = (
+    Setting("solver_input", str, "pixels",
+            "what a selected solver expresses: pixels, or features (Stage I's autoencoder features, as AE+SSC)",
+            choices=SOLVER_INPUTS, role=added_later("pixels", pixel_solver=True)),
+    Setting("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2,
+            role=Role(estimator=False, pixel_solver=True)),  # the estimator has its own n_clusters
+    Setting("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc",
+            role=RUNTIME),
+    Setting("device", str, "auto", "auto, cpu, cuda or cuda:N", role=RUNTIME),
+    Setting("threads", int, None, "CPU threads for training (torch) and clustering (BLAS); a seed's numbers depend "
+            "on it; default: the process's own", min=1, role=Role(shapes_result=False)),
+)
 
-# The same for plugin parameters, by their ``kind.name`` key in a run's ``params``.
+# Every scalar setting of a run, in the order the command line lists them.
+RUN_SETTINGS: tuple[Setting, ...] = (*SELECTION_SETTINGS, *TRAINING_SETTINGS, *RUN_ONLY_SETTINGS)
+SETTING_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in RUN_SETTINGS}
+
+# Plugin parameters added after stored results were made, by their ``kind.name`` key in a run's ``params``,
+# with the value under which a plugin behaves as before (a plugin's own declaration cannot be read without
+# loading it, and a key must be computable from a stored record alone).
 ADDED_LATER_PARAMS: dict[str, Any] = {"augment.padding": "zeros"}
 
 
-def without_added_later_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` less the later-added settings that sit at their earlier behaviour."""
-    kept = _without_defaults(settings, ADDED_LATER)
+def without_earlier_values(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` less the settings (and plugin parameters) that sit at the value they behaved as before they
+    existed: what keeps older records, checkpoints and caches matching the runs they describe."""
+    kept = {key: value for key, value in settings.items()
+            if key not in SETTING_BY_NAME or not SETTING_BY_NAME[key].role.at_earlier_value(value)}
     if isinstance(kept.get("params"), dict):
-        kept["params"] = _without_defaults(kept["params"], ADDED_LATER_PARAMS)
+        kept["params"] = {key: value for key, value in kept["params"].items()
+                          if key not in ADDED_LATER_PARAMS or ADDED_LATER_PARAMS[key] != value}
     return kept
 
 
-def _without_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if key not in defaults or defaults[key] != value}
+def names_where(predicate) -> tuple[str, ...]:
+    """The run settings whose role satisfies ``predicate`` (``lambda role: not role.shapes_result``)."""
+    return tuple(setting.name for setting in RUN_SETTINGS if predicate(setting.role))
 
-
-# Settings of a run around the trainer.
-RUN_ONLY_SETTINGS: tuple[Param, ...] = (
-    Param("solver_input", str, "pixels",
-          "what a selected solver expresses: pixels, or features (Stage I's autoencoder features, as AE+SSC)",
-          choices=SOLVER_INPUTS),
-    Param("n_clusters", int, None, "number of clusters; default: from the dataset's labels", min=2),
-    Param("data_root", str, None, "folder holding dataset files; default $DSCSC_DATA, else ~/.local/share/dscsc"),
-    Param("device", str, "auto", "auto, cpu, cuda or cuda:N"),
-    Param("threads", int, None, "CPU threads for training (torch) and clustering (BLAS); a seed's numbers depend "
-          "on it; default: the process's own", min=1),
-)
 
 _PYTHON_TYPES = {int: int, float: float, str: str, bool: bool}
 

@@ -19,8 +19,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .interfaces import AugmentationPolicy, Clusterer, DatasetSource, Encoder, NegativeMiner, SelfExpressionRegularizer
-from .params import Component
+from dscsc_core.plugin_api.interfaces import (
+    AugmentationPolicy,
+    Clusterer,
+    DatasetSource,
+    Encoder,
+    NegativeMiner,
+    SelfExpressionRegularizer,
+)
+from dscsc_core.plugin_api.params import Component
 
 __all__ = ["check_augmentation", "check_clusterer", "check_component", "check_dataset", "check_encoder",
            "check_miner", "check_regularizer"]
@@ -126,7 +133,7 @@ def _block_coefficients(sizes=(20, 20, 20), seed: int = 0) -> tuple[np.ndarray, 
 
 def check_clusterer(clusterer: Clusterer | type[Clusterer]) -> None:
     """N labels in 0..K-1, an N x N affinity, seeded determinism, and clean blocks recovered."""
-    from .metrics import clustering_accuracy
+    from dscsc_core.metrics import clustering_accuracy
 
     clusterer = _instance(clusterer, Clusterer)
     check_component(clusterer)

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 import dscsc_cli.main as cli
-from dscsc_core.registry import PluginLoader
+from dscsc_core.plugin_api.registry import PluginLoader
 
 # Two CPU cores on CI: keep torch from oversubscribing them.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -20,7 +20,7 @@ _runner = CliRunner()
 
 @pytest.fixture
 def registry():
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     return load_registry(strict=True)
 

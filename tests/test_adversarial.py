@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from dscsc_core.adversarial import (
+from dscsc_core.errors import ParameterError
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_plugins.adversarial import (
     SubspaceDiscriminator,
     best_fitting_members,
     combination_weights,
     discriminator_loss,
 )
-from dscsc_core.errors import ConfigError
-from dscsc_core.runner import execute, prepare, resolve_config
 
 TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 2, "epochs": 4, "beta": 0.0,
         "clusterer": "spectral", "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}
@@ -77,7 +77,8 @@ def test_discriminator_loss_rewards_fitting_reals_and_rejecting_fakes():
 
 
 def test_dasc_run_adds_the_generators_term_and_trains_the_discriminator(registry):
-    result = _run(registry, pseudo_label_every=2, adversarial_weight=3.0, adversarial_dim=2, input_scale=2.0)
+    result = _run(registry, objective="dasc", input_scale=2.0,
+                  params={"objective": {"every": 2, "weight": 3.0, "dim": 2}})
     first = next(r.losses for r in result.history if (r.stage, r.epoch) == ("finetune", 1))
     # γ defaults to N = 30; the discriminator's loss is recorded but is not the generator's.
     expected = first["drh"] + 30 * first["sem"] + 3.0 * 2.0 ** 2 * first["adversarial"]
@@ -88,7 +89,24 @@ def test_dasc_run_adds_the_generators_term_and_trains_the_discriminator(registry
     assert "adversarial" not in _run(registry).history[-1].losses  # off by default
 
 
-def test_adversarial_weight_without_relabelling_is_one_clear_error(registry):
-    with pytest.raises(ConfigError, match="pseudo-labels are needed by 'adversarial_weight' but "
-                                          "'pseudo_label_every' is 0"):
-        _run(registry, adversarial_weight=1.0)
+def test_dasc_without_relabelling_is_one_clear_error(registry):
+    with pytest.raises(ParameterError, match="objective 'dasc' parameter 'every' must be >= 1; got 0"):
+        _run(registry, objective="dasc", params={"objective": {"every": 0}})
+
+
+def test_the_discriminator_steps_on_its_own_and_resumes_with_its_state(registry, tmp_path):
+    """The discriminator is DASC's own: its bases and optimiser come back from a checkpoint, so a run stopped
+    in Stage II ends exactly as an uninterrupted one."""
+    from dscsc_core.training.checkpoint import Checkpoint, TrainingInterrupted
+
+    layer = {"objective": "dasc", "epochs": 6, "checkpoint_every": 3, "params": {"objective": {"every": 2}}}
+    whole = _run(registry, **layer)
+    calls = []
+    with pytest.raises(TrainingInterrupted):
+        execute(prepare(resolve_config(registry, TINY, layer), registry), checkpoint_dir=tmp_path,
+                should_stop=lambda: calls.append(1) or len(calls) > TINY["pretrain_epochs"] + 3)
+    stopped = Checkpoint.load(tmp_path / "checkpoint.pt")
+    assert stopped.stage == "finetune" and set(stopped.objective) == {"discriminator", "optimizer"}
+    resumed = execute(prepare(resolve_config(registry, TINY, layer), registry), resume=stopped)
+    assert [r.losses for r in resumed.history] == [r.losses for r in whole.history]
+    assert (resumed.coef == whole.coef).all()

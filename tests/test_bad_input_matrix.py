@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import invoke
 
-from dscsc_core.config import RUN_PARAMS, SELECTIONS
-from dscsc_core.outputs import RunFolder
+from dscsc_core.run.config import SELECTIONS
+from dscsc_core.run.outputs import RunFolder
+from dscsc_core.settings import RUN_SETTINGS
 
 FAST = ["--pretrain-epochs", "1", "--epochs", "1"]
 BEYOND_INT64 = str(2**63)
@@ -83,7 +84,7 @@ def _run_folders(tmp):
 
 
 # Every core float setting, as NaN and as infinity.
-CORE_FLOATS = [p.name for p in RUN_PARAMS if p.type is float]
+CORE_FLOATS = [p.name for p in RUN_SETTINGS if p.type is float]
 # Every float parameter of the built-in plugins: (kind, plugin, parameter, value); see the coverage test.
 PLUGIN_FLOATS = [
     ("augmentation", "geometric", "degrees", "nan"),
@@ -110,9 +111,14 @@ PLUGIN_FLOATS = [
     ("solver", "lrr", "lam", "nan"),
     ("solver", "lrr", "energy", "inf"),
     ("solver", "lrr", "tol", "nan"),
+    ("objective", "s2convscn", "agreement_weight", "inf"),
+    ("objective", "s2convscn", "classifier_weight", "nan"),
+    ("objective", "dasc", "weight", "nan"),
+    ("objective", "dasc", "real_fraction", "inf"),
+    ("objective", "dasc", "margin", "-inf"),
 ]
 # Every whole-number setting beyond what torch and NumPy hold (the seed: beyond what they accept as a seed).
-CORE_INTS = [p for p in RUN_PARAMS if p.type is int and p.name != "seed"]
+CORE_INTS = [p for p in RUN_SETTINGS if p.type is int and p.name != "seed"]
 PLUGIN_INTS = [
     ("miner", "knn", "k", BEYOND_INT64),
     ("miner", "affinity", "k", BEYOND_INT64),
@@ -135,6 +141,9 @@ PLUGIN_INTS = [
     ("solver", "kssc", "degree", BEYOND_INT64),
     ("solver", "ssc-omp", "sparsity", BEYOND_INT64),
     ("solver", "lrr", "iterations", BEYOND_INT64),
+    ("objective", "s2convscn", "every", BEYOND_INT64),
+    ("objective", "dasc", "every", BEYOND_INT64),
+    ("objective", "dasc", "dim", BEYOND_INT64),
 ]
 
 
@@ -169,8 +178,7 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["run", "--assign-labels", "magic"], "must be one of"),
         (["run", "--encoder", "conv3", "--channels", "3,3"], "needs 3 channel and kernel values"),
         (["run", "--n-clusters", "1"], "'n_clusters' must be >= 2"),
-        (["run", "--adversarial-weight", "1"],
-         "pseudo-labels are needed by --adversarial-weight but --pseudo-label-every is 0"),
+        (["run", "--objective", "dasc", "--every", "0"], "objective 'dasc' parameter 'every' must be >= 1"),
         (["run", "--head-dim", "100000000"], "'head_dim' must be <= 4096"),
         (["run", "--encoder", "conv3", "--channels", "3,3,500000"], "parameter 'channels' must be <= 1024"),
         (["run", "--encoder", "conv1", "--kernels", "99"], "parameter 'kernels' must be <= 31"),
@@ -309,7 +317,7 @@ def test_the_run_folder_template_is_a_run(tmp_path):
 
 
 def _builtin_params(*types) -> set[tuple[str, str, str]]:
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     return {(info.kind, info.name, param.name) for info in load_registry(strict=True)
             if info.distribution == "dscsc" for param in info.params if param.type in types}
@@ -329,4 +337,4 @@ def test_every_class_has_its_cases():
         "usage errors": 10, "missing or unreadable files": 12, "bad data": 8, "unwritable output": 5,
         "run folders in use": 4, "run folders that cannot be read": 15, "devices": 2,
     }
-    assert len(CORE_FLOATS) >= 8 and len(CORE_INTS) >= 8  # the settings come from RUN_PARAMS: never none
+    assert len(CORE_FLOATS) >= 8 and len(CORE_INTS) >= 8  # the settings come from RUN_SETTINGS: never none

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from dscsc_core import Clusterer, DatasetSource
-from dscsc_core.benchmark import BenchCase, BenchRecord, RecordStore, run_bench, run_case
-from dscsc_core.checkpoint import fingerprint as training_fingerprint
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import execute, prepare, resolve_config
-from dscsc_core.tuning import tune
+from dscsc_core.evaluation.repeats import BenchCase, BenchRecord, RecordStore, run_bench, run_case
+from dscsc_core.evaluation.tuning import tune
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.identity import result_fingerprint
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
 BASE = {"dataset": "synthetic", "pretrain_epochs": 3, "epochs": 2}
 
@@ -141,8 +141,8 @@ def test_tune_reads_the_dataset_once_and_returns_typed_settings(registry, monkey
 
 
 def test_a_stopped_run_keeps_a_checkpoint_and_the_next_call_finishes_it(registry, tmp_path):
-    from dscsc_core.benchmark import CHECKPOINT_FOLDER
-    from dscsc_core.checkpoint import TrainingInterrupted
+    from dscsc_core.evaluation.repeats import CHECKPOINT_FOLDER
+    from dscsc_core.training.checkpoint import TrainingInterrupted
 
     case = BenchCase("tiny", ({**BASE, "epochs": 4},))
     steps_whole, steps_rest = [], []  # should_stop is asked once per step
@@ -181,7 +181,7 @@ def test_a_pixel_solver_is_identified_by_the_data_solver_and_clusterer_only(regi
 def test_a_pixel_solver_run_stored_with_its_recipes_training_settings_is_found(registry, tmp_path):
     case = BenchCase("LSR", ({**BASE, "solver": "lsr"},))
     settings = resolve_config(registry, *case.layers).to_dict()
-    record = BenchRecord(case.name, "", 0, training_fingerprint({k: v for k, v in settings.items() if k != "seed"}),
+    record = BenchRecord(case.name, "", 0, result_fingerprint({k: v for k, v in settings.items() if k != "seed"}),
                          1.0, {"dsc-post": {"acc": 0.9, "nmi": 0.9, "ari": 0.9, "seconds": 0.1}}, settings)
     assert record.fingerprint != case.fingerprint(registry)  # as such runs were stored before
     RecordStore(tmp_path).save(case, record)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dscsc_core import DataError
-from dscsc_core.datapaths import DataRoot
+from dscsc_core.plugin_api.datapaths import DataRoot
 
 # name: (N, H, W, classes, images per class or None when unequal, file)
 EXPECTED = {
@@ -40,7 +40,7 @@ def needs_file(relative: str):
 
 @pytest.fixture(scope="module")
 def loaded():
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     registry = load_registry(strict=True)
     cache = {}
@@ -133,7 +133,7 @@ def test_mnist_test_first_per_class(loaded):
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_missing_file_says_what_where_and_how(tmp_path, name):
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     source = load_registry(strict=True).create("dataset", name)
     with pytest.raises(DataError) as info:

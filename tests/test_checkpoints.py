@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import assert_one_line_error, invoke
 
-from dscsc_core.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
-from dscsc_core.outputs import CHECKPOINT
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.run.outputs import CHECKPOINT
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
 
 SETTINGS = {"dataset": "synthetic", "pretrain_epochs": 6, "epochs": 8, "seed": 3, "checkpoint_every": 2,
             "params": {"subspaces": 3, "per_subspace": 12}}
@@ -153,7 +153,7 @@ def test_truncated_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
 
 
 def test_too_large_for_memory_is_refused_before_training(tmp_path, monkeypatch):
-    import dscsc_core.memory as memory
+    import dscsc_core.run.memory as memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)  # 1 MiB; 200 samples need ~2.4 MiB
     out = tmp_path / "never"
@@ -163,7 +163,7 @@ def test_too_large_for_memory_is_refused_before_training(tmp_path, monkeypatch):
 
 
 def test_memory_estimate_grows_with_n_squared():
-    from dscsc_core.memory import estimated_bytes
+    from dscsc_core.run.memory import estimated_bytes
 
     assert estimated_bytes(2000) == 4 * estimated_bytes(1000)
     assert 1 * 2**30 < estimated_bytes(5000) < 4 * 2**30  # a 5000-sample run needs a few GiB, not MB or TB

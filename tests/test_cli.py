@@ -166,18 +166,18 @@ def test_the_readme_example_runs_as_written():
 
 @pytest.mark.parametrize("command", ["run", "tune", "ablate", "bench"])
 def test_every_run_setting_is_an_option_stating_its_default(command):
-    """The options are made from RUN_PARAMS: each setting has its flag, and the help states its declared default."""
+    """The options are made from RUN_SETTINGS: each setting has its flag, and the help states its declared default."""
     import re
 
     import typer.main
 
     import dscsc_cli.main as cli
-    from dscsc_core.config import RUN_PARAMS
+    from dscsc_core.settings import RUN_SETTINGS
 
     options = {param.name: param for param in typer.main.get_command(cli.app).commands[command].params}
     runs_seeds = command != "run"  # tune, ablate and bench run seeds 0..N-1 themselves
-    assert {p.name for p in RUN_PARAMS} - set(options) == ({"seed"} if runs_seeds else set())
-    for param in RUN_PARAMS:
+    assert {p.name for p in RUN_SETTINGS} - set(options) == ({"seed"} if runs_seeds else set())
+    for param in RUN_SETTINGS:
         if param.name not in options:
             continue
         option = options[param.name]

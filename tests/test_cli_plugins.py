@@ -10,7 +10,7 @@ from conftest import assert_one_line_error, invoke
 
 import dscsc_cli.main as cli
 from dscsc_core import NegativeMiner, hookimpl
-from dscsc_core.registry import PluginLoader, PluginOrigin
+from dscsc_core.plugin_api.registry import PluginLoader, PluginOrigin
 
 ONE_FILE_PLUGIN = '''
 import torch

@@ -3,14 +3,17 @@
 import pytest
 
 from dscsc_core import ConfigError, ParameterError
-from dscsc_core.config import RUN_PARAMS, RunConfig, flatten_params, read_toml
 from dscsc_core.errors import UnknownParameterError
-from dscsc_core.runner import resolve_config, route_params
+from dscsc_core.plugin_api.run_files import flatten_params, read_toml
+from dscsc_core.run.config import RunConfig
+from dscsc_core.run.parameters import route_params
+from dscsc_core.run.pipeline import resolve_config
+from dscsc_core.settings import RUN_SETTINGS
 
 
 def test_every_declared_setting_is_a_field_with_its_default():
     config = RunConfig()
-    for param in RUN_PARAMS:
+    for param in RUN_SETTINGS:
         assert getattr(config, param.name) == param.default
 
 
@@ -79,7 +82,7 @@ def test_text_plugin_parameters_are_stored_with_their_declared_types(registry):
 
 
 def test_plugins_come_from_the_registered_defaults_not_from_the_core(registry):
-    from dscsc_core.config import SELECTION_SETTINGS
+    from dscsc_core.settings import SELECTION_SETTINGS
 
     assert all(param.default is None for param in SELECTION_SETTINGS)
     registry.defaults.pop("miner")
@@ -95,7 +98,7 @@ def test_read_toml_normalises_dashes(tmp_path):
 
 
 def test_swapping_a_plugin_drops_the_earlier_plugins_qualified_parameters():
-    from dscsc_core.config import RunConfig
+    from dscsc_core.run.config import RunConfig
 
     preset = {"augment": "geometric", "miner": "knn", "params": {"augment": {"degrees": 15}, "miner": {"k": 5}}}
     swapped = RunConfig.from_layers(preset, {"augment": "none"})

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import invoke
 
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 from dscsc_core.testing import check_augmentation, check_encoder, check_miner, check_regularizer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -109,7 +109,7 @@ def test_the_cli_runs_on_the_gpu_and_says_so(tmp_path):
 
 def test_the_estimator_fits_on_the_gpu_and_agrees_with_the_cpu_without_augmentation():
     from dscsc_core.estimator import DeepSubspaceClustering
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     images = load_registry(strict=True).create("dataset", "digits").load().images.numpy()[:300, 0]
     settings = {"pretrain_epochs": 3, "epochs": 3, "augment": "none", "beta": 0.0, "random_state": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from dscsc_core.hookspecs import DscscSpecs
+from dscsc_core.plugin_api.hookspecs import DscscSpecs
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "writing-plugins.md"
 

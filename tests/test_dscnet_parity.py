@@ -17,9 +17,9 @@ import statistics
 
 import pytest
 
-from dscsc_core.datapaths import DataRoot
 from dscsc_core.metrics import clustering_scores
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.plugin_api.datapaths import DataRoot
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
 # dataset, weights, the run's settings, reference loss after step s, reference mean ACC of its C.
 CASES = {
@@ -91,7 +91,7 @@ REFERENCE_STAGE1_ORL_SEED0 = {1: 7922392064.0, 2: 7922192896.0, 3: 7922000896.0}
 def test_from_scratch_the_recipe_starts_from_the_references_draw(registry):
     if not _available(CASES["orl"]):
         pytest.skip("orl/ORL_32x32.mat not under the data root")
-    from dscsc_core.recipe import Recipe
+    from dscsc_core.run.recipe import Recipe
 
     # The reference's Stage I is full-batch; the preset's own is in mini-batches.
     reading = {"dataset": "mat", "params": {"dataset": {"path": CASES["orl"]["file"], "order": "row"}},

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dscsc_core import ParameterError
-from dscsc_core.losses import drh_loss
+from dscsc_core.training.losses import drh_loss
 from dscsc_plugins.encoders import (
     TABLE1_ARCHITECTURES,
     Conv1Encoder,

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
 
 def _run(**overrides):

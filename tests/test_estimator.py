@@ -29,11 +29,11 @@ def test_passes_sklearn_check_estimator_with_the_documented_settings():
 
 
 def test_parameters_are_the_run_settings_with_their_declared_defaults():
-    """A new run setting reaches the estimator: its parameters are made from RUN_PARAMS."""
-    from dscsc_core.config import RUN_PARAMS
+    """A new run setting reaches the estimator: its parameters are made from RUN_SETTINGS."""
+    from dscsc_core.settings import RUN_SETTINGS
 
     params = DeepSubspaceClustering().get_params()
-    declared = {p.name: p.default for p in RUN_PARAMS}
+    declared = {p.name: p.default for p in RUN_SETTINGS}
     shared = set(params) & set(declared)
     assert {"pretrain_objective", "coef_diagonal", "pretrain_tol", "input_scale", "miner"} <= shared
     assert all(params[name] == declared[name] for name in shared - {"n_clusters", "device"})
@@ -44,7 +44,7 @@ def test_parameters_are_the_run_settings_with_their_declared_defaults():
 
 @pytest.fixture(scope="module")
 def synthetic():
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     data = load_registry(strict=True).create("dataset", "synthetic", per_subspace=12, subspaces=3).load()
     return data.images.numpy()[:, 0], data.labels  # N x H x W images

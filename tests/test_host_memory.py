@@ -1,4 +1,4 @@
-"""Training on the CPU keeps freed memory for the next step (dscsc_core.host_memory): glibc is told so
+"""Training on the CPU keeps freed memory for the next step (dscsc_core.training.host_memory): glibc is told so
 for the run's duration and reset after, nothing changes on a GPU or under the user's own malloc
 settings, and no computed number moves."""
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from dscsc_core import host_memory
-from dscsc_core.host_memory import GLIBC_DEFAULTS, WHILE_TRAINING, freed_memory_kept
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.training import host_memory
+from dscsc_core.training.host_memory import GLIBC_DEFAULTS, WHILE_TRAINING, freed_memory_kept
 
 
 @pytest.fixture

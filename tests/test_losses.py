@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dscsc_core.losses import (
+from dscsc_core.training.losses import (
     anchor_probabilities_by_sample,
     default_alpha,
     drh_loss,

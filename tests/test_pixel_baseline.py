@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import benchmark_script
 
-from dscsc_core.datapaths import DataRoot
+from dscsc_core.plugin_api.datapaths import DataRoot
 
 ROOT = Path(__file__).resolve().parent.parent
 pixel_baseline = benchmark_script("pixel_baseline")

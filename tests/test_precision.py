@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dscsc_core import precision
-from dscsc_core.precision import reproducible_fp32
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.training import precision
+from dscsc_core.training.precision import reproducible_fp32
 
 
 def _flags():
@@ -66,7 +66,7 @@ def test_the_trainer_trains_inside_it_on_the_runs_device(monkeypatch):
         entered.append(device)
         return real(device)
 
-    monkeypatch.setattr("dscsc_core.trainer.reproducible_fp32", spy)
+    monkeypatch.setattr("dscsc_core.training.trainer.reproducible_fp32", spy)
     registry = load_registry(strict=True)
     execute(prepare(resolve_config(registry, {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 1,
                                               "epochs": 1}), registry))

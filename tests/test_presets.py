@@ -6,10 +6,11 @@ import tomllib
 
 import pytest
 
-from dscsc_core.config import RunConfig, flatten_params
-from dscsc_core.datapaths import DataRoot
 from dscsc_core.errors import ConfigError
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.plugin_api.datapaths import DataRoot
+from dscsc_core.plugin_api.run_files import flatten_params
+from dscsc_core.run.config import RunConfig
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
 # Paper §4.1 / Table 1: SCH output size and encoder layout per dataset; the DSC-Net
 # recipe each DSCSC preset builds on.
@@ -83,7 +84,7 @@ def test_every_preset_value_says_where_it_came_from(registry, name):
 def test_preset_resolves_and_builds_every_component(registry, name):
     config = resolve_config(registry, registry.preset(name).read())
     assert isinstance(config, RunConfig)
-    from dscsc_core.runner import build_components
+    from dscsc_core.run.pipeline import build_components
 
     infos, components = build_components(config, registry)  # validates every routed parameter
     # every plugin parameter the preset writes reached its plugin (none silently dropped)
@@ -93,7 +94,7 @@ def test_preset_resolves_and_builds_every_component(registry, name):
 
 
 def test_a_preset_built_on_another_takes_its_settings_and_overrides_them(registry, tmp_path):
-    from dscsc_core.registry import PresetInfo
+    from dscsc_core.plugin_api.registry import PresetInfo
 
     (tmp_path / "child.toml").write_text('base = "dscnet-orl"\naugment = "geometric"\nbeta = 2.0\n'
                                          '[params.augment]\ndegrees = 5.0\n[preset.provenance]\nbeta = "why"\n')
@@ -131,11 +132,10 @@ def test_preset_smoke_run_with_tiny_epochs(registry, name):
 
 
 S2CONVSCN = {f"s2convscn-{name}": f"dscnet-{name}" for name in ("orl", "umist", "coil20", "mnist1000", "yaleb")}
-SELF_SUPERVISION = ("pseudo_label_every", "label_agreement_weight", "pseudo_label_weight")
+SELF_SUPERVISION = ("every", "agreement_weight", "classifier_weight")
 DASC = {f"dasc-{name}": f"dscnet-{name}" for name in ("orl", "umist", "coil20", "mnist1000", "yaleb")}
-ADVERSARIAL = ("pseudo_label_every", "adversarial_weight", "adversarial_margin", "adversarial_dim",
-               "adversarial_real_fraction")
-# Baselines that are a DSC-Net recipe plus label-guided terms: preset -> (its recipe, the settings it adds).
+ADVERSARIAL = ("every", "weight", "margin", "dim", "real_fraction")
+# Baselines that are a DSC-Net recipe plus a training objective: preset -> (its recipe, the objective's parameters).
 LABEL_GUIDED = {**{name: (base, SELF_SUPERVISION) for name, base in S2CONVSCN.items()},
                 **{name: (base, ADVERSARIAL) for name, base in DASC.items()}}
 
@@ -146,16 +146,17 @@ def test_label_guided_preset_is_its_dscnet_recipe_plus_its_terms(registry, name)
     preset = registry.preset(name).read()
     config = resolve_config(registry, preset).to_dict()
     recipe = resolve_config(registry, registry.preset(base).read()).to_dict()
-    assert {k: v for k, v in config.items() if k not in added} == {k: v for k, v in recipe.items() if k not in added}
-    assert all(config[key] > 0 for key in added) and config["regularizer"] == "l2"
+    own = {key: config["params"].pop(f"objective.{key}") for key in added}
+    assert config.pop("objective") == name.split("-")[0] and recipe.pop("objective") is None
+    assert config == recipe and all(value > 0 for value in own.values()) and config["regularizer"] == "l2"
     provenance = preset["preset"]["provenance"]
-    assert all(provenance.get(key) for key in added)
+    assert all(provenance.get(key) for key in (*added, "objective"))
 
 
 @pytest.mark.parametrize("name", list(DASC))
 def test_dasc_subspaces_have_the_dimension_dsc_post_assumes(registry, name):
     config = resolve_config(registry, registry.preset(name).read()).to_dict()
-    assert config["adversarial_dim"] == config["params"]["clusterer.dim"]
+    assert config["params"]["objective.dim"] == config["params"]["clusterer.dim"]
 
 
 @pytest.mark.parametrize("name, terms", [("s2convscn-orl", ("agreement", "pseudo")),

@@ -4,8 +4,8 @@ import re
 import types
 from pathlib import Path
 
-from dscsc_core.registry import PluginLoader
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.plugin_api.registry import PluginLoader
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dscsc_core import DscscError, NegativeMiner, PluginError, UnknownComponentError, hookimpl
-from dscsc_core.kinds import KIND_NAMES
-from dscsc_core.manifest import builtin_entries, builtin_presets
-from dscsc_core.registry import PluginLoader, PluginOrigin
+from dscsc_core.plugin_api.kinds import KIND_NAMES
+from dscsc_core.plugin_api.manifest import builtin_entries, builtin_presets
+from dscsc_core.plugin_api.registry import PluginLoader, PluginOrigin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,9 @@ def test_every_kind_has_builtins(registry):
     assert {info.kind for info in registry} == set(KIND_NAMES)
 
 
+REGENERATE = "regenerate: python -m dscsc_core.plugin_api.manifest > registry.toml"
+
+
 def test_registry_toml_matches_registered_builtins(registry):
     manifest = tomllib.loads((ROOT / "registry.toml").read_text())["component"]
     registered = builtin_entries(registry)
@@ -34,7 +37,7 @@ def test_registry_toml_matches_registered_builtins(registry):
     def key(entry):
         return entry["kind"], entry["name"]
 
-    assert sorted(map(key, manifest)) == sorted(map(key, registered)), "regenerate: python -m dscsc_core.manifest"
+    assert sorted(map(key, manifest)) == sorted(map(key, registered)), REGENERATE
     by_key = {key(entry): entry for entry in registered}
     for entry in manifest:
         expected = by_key[key(entry)]
@@ -45,7 +48,7 @@ def test_registry_toml_matches_registered_builtins(registry):
 
 def test_registry_toml_lists_the_registered_presets(registry):
     manifest = tomllib.loads((ROOT / "registry.toml").read_text()).get("preset", [])
-    assert manifest == builtin_presets(registry.presets.values()), "regenerate: python -m dscsc_core.manifest"
+    assert manifest == builtin_presets(registry.presets.values()), REGENERATE
     assert {p["name"] for p in manifest} >= {"orl", "umist", "yaleb", "yaleb-2432", "coil20", "mnist1000"}
 
 
@@ -105,6 +108,26 @@ def test_broken_plugin_raises_when_strict():
     loader.add_plugin(_module("bad", dscsc_register_miners=dscsc_register_miners), "bad")
     with pytest.raises(PluginError, match="not a NegativeMiner"):
         loader.collect()
+
+
+class _ForgetfulMiner(NegativeMiner):
+    name = "forgetful"
+    summary = "declares itself a miner but never writes mine()"
+
+
+def test_a_plugin_without_its_kinds_method_is_refused_when_it_registers_not_when_it_runs():
+    @hookimpl
+    def dscsc_register_miners(register):
+        register(_ForgetfulMiner)
+
+    loader = PluginLoader(strict=False)
+    loader.load_entry_points()
+    loader.add_plugin(_module("forgetful", dscsc_register_miners=dscsc_register_miners), "forgetful")
+    registry = loader.collect()
+    assert "forgetful" not in registry.names("miner") and "knn" in registry.names("miner")
+    assert len(registry.warnings) == 1 and "without its mine method" in registry.warnings[0]
+    with pytest.raises(TypeError, match="abstract"):
+        _ForgetfulMiner()
 
 
 def test_presets_from_two_plugins_with_one_name_name_both_providers(tmp_path):
@@ -250,7 +273,7 @@ def test_wheel_ships_three_import_names_and_the_entry_point(tmp_path):
     )
     assert installed.returncode == 0, installed.stderr[-2000:]
     probe = (
-        "from dscsc_core.registry import load_registry; import dscsc_plugins; "
+        "from dscsc_core.plugin_api.registry import load_registry; import dscsc_plugins; "
         "r = load_registry(strict=True); print(len(list(r)), dscsc_plugins.__file__)"
     )
     loaded = subprocess.run(

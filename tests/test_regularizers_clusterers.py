@@ -9,8 +9,8 @@ from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import KMeans
 
 from dscsc_core import Clusterer, Clustering, DataError, ParameterError, PluginError, SelfExpressionRegularizer
-from dscsc_core.interfaces import symmetric_affinity
 from dscsc_core.metrics import clustering_accuracy
+from dscsc_core.plugin_api.interfaces import symmetric_affinity
 from dscsc_plugins.clusterers import DscPostClusterer, SpectralClusterer, keep_dominant_coefficients
 from dscsc_plugins.regularizers import FrobeniusRegularizer, L1Regularizer
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import assert_one_line_error, invoke
 
-from dscsc_core.figures import FIGURES, matched_confusion
+from dscsc_core.run.figures import FIGURES, matched_confusion
 
 RUN = ["run", "--preset", "tiny-synthetic", "--pretrain-epochs", "2", "--epochs", "4", "--eval-every", "2"]
 
@@ -18,7 +18,7 @@ def run_dir(tmp_path_factory):
     from typer.testing import CliRunner
 
     import dscsc_cli.main as cli
-    from dscsc_core.registry import PluginLoader
+    from dscsc_core.plugin_api.registry import PluginLoader
 
     def load(local_plugins=()):
         loader = PluginLoader(strict=True)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def fake_record(folder: Path, case, seed: int, acc: float, step_seconds: dict | None = None,
                 nmi: float | None = None) -> None:
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     scores = {name: {"acc": acc, "nmi": acc if nmi is None else nmi, "ari": acc, "seconds": 1.0}
               for name in ("spectral", "dsc-post")}
@@ -32,8 +32,8 @@ def by_name(cases, name):
 
 
 def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
-    from dscsc_core.registry import load_registry
-    from dscsc_core.runner import resolve_config
+    from dscsc_core.plugin_api.registry import load_registry
+    from dscsc_core.run.pipeline import resolve_config
 
     registry = load_registry(strict=True)
     reproduce = benchmark_script("reproduce")
@@ -82,7 +82,7 @@ def test_suites_build_the_dscnet_base_and_the_ablations_from_presets():
 
 
 def test_report_from_stored_runs(tmp_path):
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     suites = benchmark_script("reproduce").suites(load_registry(strict=True), ["orl"], None)
     for seed, acc in enumerate((0.8, 0.9)):
@@ -161,7 +161,7 @@ def test_report_only_without_records_leaves_the_report_as_it_is(tmp_path):
 
 
 def test_time_table_holds_a_preset_to_its_quiet_timing_only_for_the_stage_one_it_was_timed_with():
-    from dscsc_core.benchmark import BenchRecord
+    from dscsc_core.evaluation.repeats import BenchRecord
 
     reproduce = benchmark_script("reproduce")
     scores = {"dsc-post": {"acc": 0.8, "nmi": 0.8, "ari": 0.8, "seconds": 0.0}}
@@ -204,8 +204,8 @@ def test_committed_records_fill_every_row_of_tables_2_and_3(tmp_path):
 
 
 def test_precision_suite_runs_the_yale_b_preset_in_its_other_precision_and_pairs_it_seed_by_seed(tmp_path):
-    from dscsc_core.registry import load_registry
-    from dscsc_core.runner import resolve_config
+    from dscsc_core.plugin_api.registry import load_registry
+    from dscsc_core.run.pipeline import resolve_config
 
     registry = load_registry(strict=True)
     reproduce = benchmark_script("reproduce")

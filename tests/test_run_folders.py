@@ -17,8 +17,8 @@ import pytest
 from conftest import assert_one_line_error, invoke
 
 from dscsc_core.errors import FolderInUseError
-from dscsc_core.outputs import CHECKPOINT, LOCK, RESULT, RunFolder, atomic_write_text
-from dscsc_core.report import RunFiles
+from dscsc_core.run.outputs import CHECKPOINT, LOCK, RESULT, RunFolder, atomic_write_text
+from dscsc_core.run.report import RunFiles
 
 SUPPORT_PLUGIN = str(Path(__file__).parent / "support_plugin.py")
 CLI = "import sys; from dscsc_cli.main import main; sys.argv = ['dscsc', *sys.argv[1:]]; main()"
@@ -30,7 +30,7 @@ TINY = ["--plugin", SUPPORT_PLUGIN, "--pretrain-epochs", "2", "--epochs", "2", "
 _ON_SIGNAL = """
 import pathlib, sys, time
 start = pathlib.Path(sys.argv.pop(1))
-import torch, dscsc_core.runner, dscsc_cli.main
+import torch, dscsc_core.run.pipeline, dscsc_cli.main
 while not start.exists():
     time.sleep(0.02)
 """

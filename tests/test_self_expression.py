@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dscsc_core.losses import self_expression_residual
-from dscsc_core.model import SelfExpression
+from dscsc_core.training.losses import self_expression_residual
+from dscsc_core.training.model import SelfExpression
 
 N, D = 8, 3
 

@@ -94,14 +94,14 @@ def test_low_rank_solvers_give_the_shape_interaction_matrix_on_clean_data():
 
 
 def _registered_solvers():
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     return sorted(info.name for info in load_registry() if info.kind == "solver")
 
 
 @pytest.mark.parametrize("name", _registered_solvers())
 def test_every_solver_recovers_a_union_of_subspaces_through_a_run(registry, name):
-    from dscsc_core.runner import execute, prepare, resolve_config
+    from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
     config = resolve_config(registry, {"dataset": "synthetic", "solver": name, "clusterer": "spectral"})
     result = execute(prepare(config, registry))
@@ -155,7 +155,7 @@ def test_bad_solver_settings_are_one_line(tmp_path, args, fragments):
 
 
 def test_a_solver_on_stage1_features_is_ae_plus_ssc_and_shares_stage1(registry, tmp_path):
-    from dscsc_core.runner import execute, prepare, resolve_config
+    from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
     tiny = {"dataset": "synthetic", "pretrain_epochs": 3, "epochs": 50, "pretrain_objective": "drh",
             "augment": "none", "solver_input": "features", "clusterer": "spectral",

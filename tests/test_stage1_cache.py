@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dscsc_core.checkpoint import StageOne
-from dscsc_core.runner import execute, prepare, resolve_config
-from dscsc_core.stage1_cache import stage1_fingerprint
+from dscsc_core.run.identity import stage1_fingerprint
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.training.checkpoint import StageOne
 
 TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 3, "epochs": 3,
         "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}

@@ -6,7 +6,7 @@ import dataclasses
 
 from conftest import benchmark_script
 
-from dscsc_core.runner import prepare, resolve_config
+from dscsc_core.run.pipeline import prepare, resolve_config
 
 
 def _run(registry):

@@ -20,7 +20,7 @@ CHECKS = {"miner": check_miner, "encoder": check_encoder, "augmentation": check_
 
 
 def builtins(kind):
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     return [info for info in load_registry(strict=True) if info.kind == kind and info.provider == "builtins"]
 
@@ -38,7 +38,7 @@ def test_every_builtin_passes_its_check(kind):
 
 @pytest.mark.parametrize("name", ["digits", "synthetic"])
 def test_embedded_datasets_pass_the_dataset_check(name):
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     check_dataset(load_registry(strict=True).get("dataset", name).factory)
 

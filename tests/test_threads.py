@@ -6,9 +6,9 @@ from conftest import assert_one_line_error, invoke
 from threadpoolctl import threadpool_limits
 
 from dscsc_core.errors import ParameterError
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import execute, prepare, resolve_config
-from dscsc_core.threads import blas_threads, cpu_threads
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
+from dscsc_core.run.threads import blas_threads, cpu_threads
 
 TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 2, "epochs": 2,
         "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}
@@ -59,8 +59,7 @@ def test_a_run_trains_and_clusters_on_its_threads_and_gives_them_back(two_thread
 
 
 def test_the_thread_count_does_not_enter_a_runs_identity():
-    from dscsc_core.benchmark import settings_fingerprint
-    from dscsc_core.runner import run_fingerprint
+    from dscsc_core.run.identity import run_fingerprint, settings_fingerprint
 
     registry = load_registry(strict=True)
     plain, one = (prepare(resolve_config(registry, TINY, extra), registry) for extra in ({}, {"threads": 1}))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dscsc_core.errors import DataError
-from dscsc_core.runner import execute, prepare, resolve_config
+from dscsc_core.run.pipeline import execute, prepare, resolve_config
 
 TINY = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 2, "epochs": 2,
         "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}
@@ -40,8 +40,7 @@ def test_gamma_defaults_to_the_number_of_samples_and_is_reported(registry):
 
 
 def test_drh_views_setting_reaches_the_trainer_and_old_fingerprints_stay(registry):
-    from dscsc_core.benchmark import settings_fingerprint
-    from dscsc_core.checkpoint import fingerprint
+    from dscsc_core.run.identity import result_fingerprint, settings_fingerprint
 
     summed = _losses(_run(registry, beta=0.0, drh_views="sum"), "finetune", 1)
     averaged = _losses(_run(registry, beta=0.0), "finetune", 1)
@@ -50,8 +49,8 @@ def test_drh_views_setting_reaches_the_trainer_and_old_fingerprints_stay(registr
     # A setting added later, at its earlier behaviour, leaves the fingerprint of older records as it was.
     config = resolve_config(registry, TINY)
     earlier = {k: v for k, v in config.to_dict().items() if k not in ("drh_views", "solver", "seed")}
-    assert settings_fingerprint(config) == fingerprint(earlier)
-    assert settings_fingerprint(resolve_config(registry, TINY, {"drh_views": "sum"})) != fingerprint(earlier)
+    assert settings_fingerprint(config) == result_fingerprint(earlier)
+    assert settings_fingerprint(resolve_config(registry, TINY, {"drh_views": "sum"})) != result_fingerprint(earlier)
 
 
 def test_without_augmentation_and_beta_there_is_one_view_and_no_sch(registry, monkeypatch):
@@ -67,7 +66,7 @@ def test_single_view_drh_is_half_the_summed_squared_error(registry):
     # Stage I with pretrain_epochs = 1 and no SCH: the reported L_DRH is ½‖X̂ − X‖² of the first step.
     run = prepare(resolve_config(registry, TINY, {"augment": "none", "beta": 0.0, "pretrain_objective": "drh",
                                                   "input_scale": 3.0}), registry)
-    from dscsc_core.model import DSCSCNetwork
+    from dscsc_core.training.model import DSCSCNetwork
 
     torch.manual_seed(run.config.seed)
     network = DSCSCNetwork(run.components["encoder"].build(tuple(run.data.images.shape[1:])), 256, 64)
@@ -85,7 +84,7 @@ def test_drh_pretraining_ignores_sch_and_augmentation(registry):
 
 
 def test_moving_a_relu_autoencoder_to_another_pixel_scale_is_exact(registry):
-    from dscsc_core.model import DSCSCNetwork
+    from dscsc_core.training.model import DSCSCNetwork
 
     torch.manual_seed(0)
     parts = registry.create("encoder", "conv3", arch="orl").build((1, 32, 32))
@@ -112,7 +111,7 @@ def test_stage1_at_its_own_pixel_scale_then_stage2_at_input_scale(registry):
 def test_an_encoder_that_cannot_change_scale_is_refused_before_training(registry):
     from dscsc_core import AutoEncoderParts, Encoder, hookimpl
     from dscsc_core.errors import ConfigError
-    from dscsc_core.registry import PluginLoader
+    from dscsc_core.plugin_api.registry import PluginLoader
 
     class NormalisedEncoder(Encoder):
         name = "normalised"
@@ -137,10 +136,10 @@ def test_an_encoder_that_cannot_change_scale_is_refused_before_training(registry
 
 
 def test_s2convscn_self_supervision_adds_its_two_terms(registry):
-    from dscsc_core.losses import label_disagreement
+    from dscsc_plugins.objectives import label_disagreement
 
-    result = _run(registry, beta=0.0, epochs=4, pseudo_label_every=2, label_agreement_weight=2.0,
-                  pseudo_label_weight=0.5, clusterer="spectral")
+    result = _run(registry, beta=0.0, epochs=4, clusterer="spectral", objective="s2convscn",
+                  params={"objective": {"every": 2, "agreement_weight": 2.0, "classifier_weight": 0.5}})
     first = _losses(result, "finetune", 1)
     expected = first["drh"] + 30 * first["sem"] + 2.0 * first["agreement"] + 0.5 * first["pseudo"]
     assert first["total"] == pytest.approx(expected, rel=1e-5)
@@ -162,13 +161,14 @@ def test_s2convscn_relabels_every_e_epochs_with_the_runs_clusterer(registry, mon
         return original(self, coef, n_clusters, seed)
 
     monkeypatch.setattr(SpectralClusterer, "cluster", counting)
-    _run(registry, beta=0.0, epochs=5, pseudo_label_every=2, label_agreement_weight=1.0, clusterer="spectral")
+    _run(registry, beta=0.0, epochs=5, clusterer="spectral", objective="s2convscn",
+         params={"objective": {"every": 2, "agreement_weight": 1.0}})
     assert len(calls) == 3 + 1  # epochs 1, 3, 5 during training, then the final clustering
 
 
 def test_a_dead_start_is_redrawn_and_counted(registry, monkeypatch):
     """An autoencoder whose encoder gets no gradient is drawn again from the same seeded generator."""
-    import dscsc_core.trainer as trainer
+    import dscsc_core.training.trainer as trainer
 
     alive = trainer._encoder_gets_gradient
     verdicts = iter([False, True])
@@ -184,8 +184,8 @@ def test_a_dead_start_is_redrawn_and_counted(registry, monkeypatch):
 
 
 def test_an_encoder_with_every_relu_off_gets_no_gradient(registry):
-    from dscsc_core.model import DSCSCNetwork
-    from dscsc_core.trainer import _encoder_gets_gradient
+    from dscsc_core.training.model import DSCSCNetwork
+    from dscsc_core.training.trainer import _encoder_gets_gradient
 
     network = DSCSCNetwork(registry.create("encoder", "conv1").build((1, 8, 8)), 16, 8)
     x = torch.rand(6, 1, 8, 8)
@@ -228,9 +228,9 @@ def test_stage1_mini_batches_take_one_step_per_batch_and_report_the_whole_pass(r
 
 
 def test_bf16_precision_runs_the_autoencoder_in_bf16_and_keeps_c_and_the_losses_fp32(registry, monkeypatch):
-    from dscsc_core.benchmark import settings_fingerprint
-    from dscsc_core.model import DSCSCNetwork, SelfExpression
-    from dscsc_core.trainer import Trainer
+    from dscsc_core.run.identity import settings_fingerprint
+    from dscsc_core.training.model import DSCSCNetwork, SelfExpression
+    from dscsc_core.training.trainer import Trainer
 
     seen: dict[str, set] = {"encoder": set(), "decoder": set()}
     built = DSCSCNetwork.__init__

@@ -12,8 +12,8 @@ from conftest import assert_one_line_error, invoke
 from sklearn.metrics import silhouette_score
 
 from dscsc_core.errors import ConfigError
-from dscsc_core.registry import load_registry
-from dscsc_core.tuning import DEFAULT_SUBSPACE_DIM, Criterion, subspace_fit
+from dscsc_core.evaluation.tuning import DEFAULT_SUBSPACE_DIM, Criterion, subspace_fit
+from dscsc_core.plugin_api.registry import load_registry
 
 
 def union_of_planes(per_plane: int = 30, planes: int = 3, ambient: int = 12) -> tuple[torch.Tensor, np.ndarray]:

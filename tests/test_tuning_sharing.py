@@ -6,10 +6,11 @@ import pytest
 from conftest import assert_one_line_error, invoke
 
 from dscsc_core.errors import ConfigError
-from dscsc_core.registry import load_registry
-from dscsc_core.runner import prepare, resolve_config, training_fingerprint
-from dscsc_core.trainer import Trainer
-from dscsc_core.tuning import Criterion, tune
+from dscsc_core.evaluation.tuning import Criterion, tune
+from dscsc_core.plugin_api.registry import load_registry
+from dscsc_core.run.identity import training_fingerprint
+from dscsc_core.run.pipeline import prepare, resolve_config
+from dscsc_core.training.trainer import Trainer
 
 TINY = {"dataset": "synthetic", "pretrain_epochs": 2, "epochs": 2, "miner": "knn",
         "params": {"subspaces": 3, "per_subspace": 10}}
@@ -60,7 +61,7 @@ def test_the_training_fingerprint_ignores_the_clusterer_unless_training_uses_it(
     assert plain == key(params={"dim": 3, "ratio": 0.5}) == key(clusterer="spectral")
     assert plain != key(params={"k": 2}) and plain != key(epochs=3)
     # S2ConvSCN-like training clusters C for its pseudo-labels: its clusterer decides C too.
-    assert key(pseudo_label_every=1, label_agreement_weight=1.0) is None
+    assert key(objective="s2convscn", params={"objective.every": 1}) is None
 
 
 def test_a_grid_over_the_clusterers_dim_needs_one_subspace_dimension_for_the_criterion(registry, fits):

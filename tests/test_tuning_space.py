@@ -10,7 +10,7 @@ import torch
 from conftest import assert_one_line_error, invoke
 
 from dscsc_core.errors import ConfigError
-from dscsc_core.tuning import silhouette
+from dscsc_core.evaluation.tuning import silhouette
 
 
 def two_directions(n: int, noise: float, seed: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from dscsc_core import DataError, DatasetSource, Param
-from dscsc_core.datapaths import DataRoot
+from dscsc_core.plugin_api.datapaths import DataRoot
 from dscsc_plugins.user_data import ArrayFileSource, ImageFolderSource, MatFileSource, to_unit_range
 
 H, W = 4, 6  # deliberately not square, so a transposed image cannot pass for upright

@@ -44,7 +44,7 @@ _CONFIG = typer.Option(None, "--config", help="TOML file of settings (preset < f
 
 
 def _load_registry(local_plugins: list[str] | tuple[str, ...] = ()):
-    from dscsc_core.registry import load_registry
+    from dscsc_core.plugin_api.registry import load_registry
 
     return _warned(load_registry(local_plugins=local_plugins))
 
@@ -59,7 +59,7 @@ def _warned(registry):
 def _recipe(preset: str | None, config: Path | None, plugins: list[str]):
     """The run recipe of a command (preset < config file < overrides) and the registry with its
     local plugins loaded: every command builds its runs this one way."""
-    from dscsc_core.recipe import Recipe
+    from dscsc_core.run.recipe import Recipe
 
     recipe = Recipe(preset, config, tuple(plugins))
     return recipe, _load_registry(recipe.local_plugins())
@@ -99,7 +99,7 @@ def _owned(folder: Path | None, create: bool = True):
     if folder is None:
         yield
         return
-    from dscsc_core.outputs import RunFolder
+    from dscsc_core.run.outputs import RunFolder
 
     with RunFolder(folder, create=create) as owned:
         if owned.taken_over is not None:
@@ -111,17 +111,17 @@ def _owned(folder: Path | None, create: bool = True):
 def _checkpoint(run_dir: Path | None):
     if run_dir is None:
         return None
-    from dscsc_core.checkpoint import Checkpoint
-    from dscsc_core.outputs import CHECKPOINT
+    from dscsc_core.run.outputs import CHECKPOINT
+    from dscsc_core.training.checkpoint import Checkpoint
 
     return Checkpoint.load(run_dir / CHECKPOINT)
 
 
 def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
                     figures: bool = True, checkpoint=None, stage1_cache: Path | None = None) -> None:
-    from dscsc_core.checkpoint import stop_requests
-    from dscsc_core.outputs import clear_run_files, write_result
-    from dscsc_core.runner import execute, prepare, resolve_config
+    from dscsc_core.run.outputs import clear_run_files, write_result
+    from dscsc_core.run.pipeline import execute, prepare, resolve_config
+    from dscsc_core.training.checkpoint import stop_requests
 
     from .display import StageProgress, result_table
 
@@ -134,7 +134,7 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
     if out is not None:
         write_result(result, out)
         if figures:
-            from dscsc_core.report import write_report
+            from dscsc_core.run.report import write_report
 
             write_report(out, prepared.data.images)
     if json_output:
@@ -144,7 +144,7 @@ def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, js
 
 
 def _seed_list(seeds: str) -> list[int]:
-    from dscsc_core.params import Param
+    from dscsc_core.plugin_api.params import Param
 
     count = Param("seeds", int, 1, "number of seeds", min=1).parse(seeds)
     return list(range(count))
@@ -176,14 +176,14 @@ def tune(
 ) -> None:
     """Search settings without labels: the best candidate has the highest mean criterion score."""
     with report_errors():
-        from dscsc_core.tuning import Criterion, parse_grid
-        from dscsc_core.tuning import tune as run_tune
+        from dscsc_core.evaluation.tuning import Criterion, parse_grid
+        from dscsc_core.evaluation.tuning import tune as run_tune
 
         from .display import tuning_score, tuning_table
 
         chosen = Criterion(criterion, space, subspace_dim)
         if write is not None:
-            from dscsc_core.outputs import check_output_file
+            from dscsc_core.run.outputs import check_output_file
 
             check_output_file(write)
         flags = settings_layer(settings, ctx.args)
@@ -201,8 +201,8 @@ def tune(
 
 
 def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
-    from dscsc_core.outputs import atomic_write_text
-    from dscsc_core.tuning import as_layer
+    from dscsc_core.evaluation.tuning import as_layer
+    from dscsc_core.files import atomic_write_text
 
     layer = as_layer(settings)
     lines = [f"# Chosen by `dscsc tune` (highest mean {criterion}; labels not used)."]
@@ -225,9 +225,9 @@ def bench(
 ) -> None:
     """Run presets x seeds, score every clusterer on the same C, print mean ± std (final epoch)."""
     with report_errors():
-        from dscsc_core.benchmark import BenchCase, run_bench, summarise
-        from dscsc_core.outputs import check_output_dir
-        from dscsc_core.recipe import Recipe
+        from dscsc_core.evaluation.repeats import BenchCase, run_bench, summarise
+        from dscsc_core.run.outputs import check_output_dir
+        from dscsc_core.run.recipe import Recipe
 
         from .display import bench_table
 
@@ -274,7 +274,7 @@ def plugins_show(
 ) -> None:
     """Show one component: summary, parameters (type, default, range, help) and who provides it."""
     with report_errors():
-        from dscsc_core.kinds import plugin_kind
+        from dscsc_core.plugin_api.kinds import plugin_kind
 
         from .display import component_panel
 
@@ -318,10 +318,10 @@ def ablate(
 ) -> None:
     """Swap components or settings over a grid; runs already in --out are reused, not re-run."""
     with report_errors():
-        from dscsc_core.benchmark import grid_cases, run_bench, summarise, summary_csv, summary_markdown
-        from dscsc_core.outputs import atomic_write_text
-        from dscsc_core.runner import LoadedDatasets, prepare, resolve_config
-        from dscsc_core.tuning import parse_grid
+        from dscsc_core.evaluation.repeats import grid_cases, run_bench, summarise, summary_csv, summary_markdown
+        from dscsc_core.evaluation.tuning import parse_grid
+        from dscsc_core.files import atomic_write_text
+        from dscsc_core.run.pipeline import LoadedDatasets, prepare, resolve_config
 
         from .display import bench_table
 
@@ -351,7 +351,7 @@ def _progress(record, reused) -> None:
 def report(run_dir: Path = typer.Argument(..., help="A folder written by dscsc run --out.")) -> None:
     """(Re)render a run's figures and its one-page report.md from the files it wrote."""
     with report_errors():
-        from dscsc_core.report import RunFiles, write_report
+        from dscsc_core.run.report import RunFiles, write_report
 
         with _owned(run_dir, create=False):
             run = RunFiles.read(run_dir)
@@ -362,7 +362,7 @@ def report(run_dir: Path = typer.Argument(..., help="A folder written by dscsc r
 def _reload_images(summary: dict[str, Any]):
     """The run's images for the gallery, or None when its dataset cannot be loaded here any more."""
     from dscsc_core.errors import DscscError
-    from dscsc_core.runner import prepare, resolve_config
+    from dscsc_core.run.pipeline import prepare, resolve_config
 
     try:
         registry = _load_registry()
@@ -378,7 +378,7 @@ def compare(
 ) -> None:
     """A table of several runs: plugins, seed, ACC/NMI/ARI and time."""
     with report_errors():
-        from dscsc_core.report import compare_rows
+        from dscsc_core.run.report import compare_rows
 
         from .display import compare_table
 

@@ -1,4 +1,4 @@
-"""Command-line options made from the run settings' declarations (``RUN_PARAMS``).
+"""Command-line options made from the run settings' declarations (``RUN_SETTINGS``).
 
 A command decorated with ``@run_settings()`` gets one ``--name`` option per run setting, with the
 setting's help, type and default, and receives the values given as one ``settings`` layer. Values
@@ -15,9 +15,9 @@ from typing import Any
 
 import typer
 
-from dscsc_core.config import RUN_PARAMS, SELECTION_SETTINGS
-from dscsc_core.kinds import PLUGIN_KINDS
-from dscsc_core.params import Param
+from dscsc_core.plugin_api.kinds import PLUGIN_KINDS
+from dscsc_core.plugin_api.params import Param
+from dscsc_core.settings import RUN_SETTINGS, SELECTION_SETTINGS
 
 from .errors import flag
 from .extra_args import parse_extra_args
@@ -53,7 +53,7 @@ def _option(param: Param) -> inspect.Parameter:
 def run_settings(*excluded: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command an option per run setting (less ``excluded``); it receives their values as
     ``settings``, a dict holding only the settings given."""
-    params = [p for p in RUN_PARAMS if p.name not in excluded]
+    params = [p for p in RUN_SETTINGS if p.name not in excluded]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(command, eval_str=True)

@@ -18,6 +18,7 @@ from .clusterers import DscPostClusterer, SpectralClusterer
 from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
 from .miners import AffinityMiner, AllOthersMiner, KnnMiner
+from .objectives import DascObjective, S2ConvSCNObjective
 from .regularizers import FrobeniusRegularizer, L1Regularizer
 from .solvers import (
     ElasticNetSubspaceClustering,
@@ -68,6 +69,12 @@ def dscsc_register_solvers(register):
                    LeastSquaresRegression, LowRankRepresentation, LowRankSubspaceClustering,
                    KernelSparseSubspaceClustering):
         register(solver)
+
+
+@hookimpl
+def dscsc_register_objectives(register):
+    register(S2ConvSCNObjective)
+    register(DascObjective)
 
 
 @hookimpl

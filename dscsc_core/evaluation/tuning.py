@@ -34,20 +34,13 @@ import numpy as np
 import torch
 from sklearn.metrics import silhouette_score
 
-from .config import CORE_SETTINGS, RunConfig
-from .errors import ConfigError
-from .kinds import selection_setting
-from .registry import Registry
-from .runner import (
-    LoadedDatasets,
-    PreparedRun,
-    RunResult,
-    cluster,
-    execute,
-    prepare,
-    resolve_config,
-    training_fingerprint,
-)
+from dscsc_core.errors import ConfigError
+from dscsc_core.plugin_api.kinds import selection_setting
+from dscsc_core.plugin_api.registry import Registry
+from dscsc_core.run.config import CORE_SETTINGS, RunConfig
+from dscsc_core.run.identity import training_fingerprint
+from dscsc_core.run.pipeline import LoadedDatasets, PreparedRun, cluster, execute, prepare, resolve_config
+from dscsc_core.run.results import RunResult
 
 SPACES = ("input", "embedding")
 CRITERIA = ("silhouette", "subspace")

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError
+from dscsc_core.errors import DataError
 
 DATA_ENV = "DSCSC_DATA"
 SETTING = "data_root"

@@ -1,76 +1,18 @@
-"""Run configuration: declared defaults < TOML file < command-line flags, validated in one place."""
+"""TOML run files: the presets plugins ship and a user's own run file. Reading one, flattening its plugin
+parameters, and layering a preset on the base it names."""
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .kinds import PLUGIN_KINDS, SELECTIONS, plugin_kind
-from .params import Param
-from .settings import RUN_ONLY_SETTINGS, TRAINING_SETTINGS, TrainingConfig
-
-# One setting per plugin kind picks the plugin; unset, the registry's default for the kind (named by
-# the plugins, e.g. the built-ins) is used, so that the core never names a plugin.
-SELECTION_SETTINGS: tuple[Param, ...] = tuple(Param(kind.option, str, None, kind.help) for kind in PLUGIN_KINDS)
-
-# Every scalar setting of a run, with its default, type and allowed range.
-RUN_PARAMS: tuple[Param, ...] = (*SELECTION_SETTINGS, *TRAINING_SETTINGS, *RUN_ONLY_SETTINGS)
-_RUN_PARAM_BY_NAME = {p.name: p for p in RUN_PARAMS}
-# Keys a run file may carry that are not run settings: a preset's description/provenance, and the
-# local plugins to load before the run is resolved.
-METADATA_TABLES = frozenset({"preset", "plugins"})
-CORE_SETTINGS = frozenset(_RUN_PARAM_BY_NAME)
-_TRAINING_FIELDS = tuple(p.name for p in TRAINING_SETTINGS)
+from dscsc_core.errors import ConfigError
+from dscsc_core.plugin_api.kinds import SELECTIONS, plugin_kind
 
 
-class _RunConfigMethods:
-    def training(self) -> TrainingConfig:
-        return TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_FIELDS})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_layers(cls, *layers: Mapping[str, Any]) -> RunConfig:
-        """Merge layers (later wins) over the declared defaults and validate every value."""
-        values: dict[str, Any] = {}
-        params: dict[str, Any] = {}
-        for layer in layers:
-            for key, value in layer.items():
-                if value is None:
-                    continue
-                if key == "params":
-                    params.update(flatten_params(value))
-                elif key in METADATA_TABLES:
-                    continue
-                elif key in _RUN_PARAM_BY_NAME:
-                    if key in SELECTIONS and key in values and values[key] != value:
-                        _drop_params_of(params, key)
-                    values[key] = value
-                else:
-                    raise ConfigError(
-                        f"unknown setting '{key}'; allowed: {', '.join(sorted(_RUN_PARAM_BY_NAME))}, params"
-                    )
-        parsed = {name: _RUN_PARAM_BY_NAME[name].parse(value) for name, value in values.items()}
-        return cls(**parsed, params=params)
-
-
-RunConfig = make_dataclass(
-    "RunConfig",
-    [(p.name, Any, field(default=p.default)) for p in RUN_PARAMS]
-    # Plugin parameters: plain ("k") or qualified by kind ("miner.k"); routed when the run starts.
-    + [("params", dict, field(default_factory=dict))],
-    bases=(_RunConfigMethods,),
-    namespace={"__module__": __name__},
-)
-RunConfig.__doc__ = "A fully resolved run: plugin choices, method settings (RUN_PARAMS) and plugin parameters."
-
-
-def _drop_params_of(params: dict[str, Any], option: str) -> None:
+def drop_params_of(params: dict[str, Any], option: str) -> None:
     """A later layer picked another plugin for ``option``: parameters written for the earlier one
     (``augment.degrees`` of a preset whose augmentation a flag now replaces) no longer apply."""
     prefixes = {f"{word}." for word in plugin_kind(option).words}
@@ -86,7 +28,7 @@ def merge_preset(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, A
     params = flatten_params(base.get("params", {}))
     for option in SELECTIONS:
         if option in own and own[option] != base.get(option):
-            _drop_params_of(params, option)
+            drop_params_of(params, option)
     params.update(flatten_params(own.get("params", {})))
     merged["params"] = params
     provenance = {**base.get("preset", {}).get("provenance", {}), **own.get("preset", {}).get("provenance", {})}

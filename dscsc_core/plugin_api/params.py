@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import ParameterError
+from dscsc_core.errors import ParameterError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -119,8 +120,11 @@ class Param:
         return (low if self.min is None else max(self.min, low)), (high if self.max is None else min(self.max, high))
 
 
-class Component:
+class Component(ABC):  # noqa: B024 -- the kinds declare the abstract methods; the base only makes them bind
     """Base of every plugin component: declared ``params`` become validated attributes.
+
+    An abstract base: a subclass that leaves out its kind's ``@abstractmethod`` cannot be built, and the
+    registry refuses to register it, naming the missing method.
 
     Subclasses set ``name``, ``summary`` and ``params``; ``Component(**values)`` parses each
     value, fills defaults, and rejects names the component does not declare.
@@ -145,7 +149,7 @@ class Component:
             self.config[param.name] = value
             setattr(self, param.name, value)
 
-    def check_context(self, context: RunContext) -> None:
+    def check_context(self, context: RunContext) -> None:  # noqa: B027 -- optional hook, no-op by default
         """Reject settings that cannot work for this data (called before training starts)."""
 
     def __repr__(self) -> str:

@@ -8,8 +8,6 @@ exactly where an uninterrupted one with the same seed would.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -18,9 +16,8 @@ from typing import Any
 
 import torch
 
-from .errors import DscscError
-from .outputs import atomic_write
-from .settings import without_added_later_defaults
+from dscsc_core.errors import DscscError
+from dscsc_core.files import atomic_write
 
 FORMAT = 1
 
@@ -56,13 +53,6 @@ def stop_requests():
             signal.signal(sig, handler)
 
 
-def fingerprint(settings: dict[str, Any]) -> str:
-    """Identity of everything that shapes training (not the device or thread count, which may change on resume)."""
-    stable = {k: v for k, v in without_added_later_defaults(settings).items()
-              if k not in ("device", "threads", "data_root", "eval_every", "checkpoint_every")}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
 @dataclass
 class Checkpoint:
     stage: str  # "pretrain" or "finetune": the stage whose ``epoch`` was the last one completed
@@ -78,6 +68,7 @@ class Checkpoint:
     cuda_rng: list[torch.Tensor] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration, to resume with
     feature_scale: dict[str, float] = field(default_factory=dict)
+    objective: dict[str, Any] = field(default_factory=dict)  # a training objective's own state (Stage II)
 
     def save(self, path: Path | str) -> None:
         """Temporary file, fsync, rename: a killed process never leaves a truncated checkpoint."""

@@ -7,11 +7,56 @@ the reading under which DSCSC without SCH and augmentation *is* DSC-Net (docs/me
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-# How L_DRH combines the original and the augmented view (see drh_loss).
-DRH_VIEW_COMBINES = ("mean", "sum")
+from dscsc_core.settings import DRH_VIEW_COMBINES
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One of Algorithm 1's loss terms, declared once: its key in a run's history and ``metrics.csv``, how it
+    weighs into the total, and the settings to look at when it stops being finite. A training objective
+    (``dscsc_core.TrainingObjective``) declares its own terms the same way (``ObjectiveTerm``)."""
+
+    name: str
+    meaning: str
+    fed_by: str  # the settings that feed it, named in the error when it becomes NaN or Inf
+    # Its weight in the total, from (training settings, the stage's pixel scale, γ); None: not in the total.
+    weight: Callable[[object, float, float], float] | None = None
+
+
+def _unweighted(config, pixel_scale: float, gamma: float) -> float:
+    return 1.0
+
+
+# In the order the total sums them, an objective's terms after SEM's (the order fixes the rounding, so stored
+# runs stay reproducible); "total" last.
+LOSS_TERMS: tuple[LossTerm, ...] = (
+    LossTerm("drh", "reconstruction of every view (eq. 9)", "input_scale, lr", _unweighted),
+    # L_DRH grows with the square of the pixel scale and L_SCH does not: weighing SCH by β·scale² keeps the
+    # DRH : SCH balance that β sets independent of the pixel units.
+    LossTerm("sch", "structural contrastive loss (eqs. 4-6)", "beta, temperature, input_scale, lr",
+             lambda config, scale, gamma: config.beta * scale ** 2),
+    LossTerm("sem", "self-expression (eq. 3)", "alpha, gamma, the regulariser's weight, input_scale, lr",
+             lambda config, scale, gamma: gamma),
+    LossTerm("total", "the weighted sum the optimiser steps on", "lr"),
+)
+
+
+def weighted_total(terms: dict[str, torch.Tensor], config, pixel_scale: float, gamma: float,
+                   extra_weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Σ weight · term over the terms present: Algorithm 1's in ``LOSS_TERMS`` order, then ``extra_weights``'
+    (an objective's terms, by name, in its order); the first term enters as it is."""
+    weights = [(term.name, term.weight(config, pixel_scale, gamma)) for term in LOSS_TERMS if term.weight]
+    total = None
+    for name, weight in [*weights, *(extra_weights or {}).items()]:
+        if name in terms:
+            total = terms[name] if total is None else total + weight * terms[name]
+    return total
 
 
 def _probability_ceiling(dtype: torch.dtype) -> float:
@@ -88,15 +133,3 @@ def default_gamma(n_samples: int) -> float:
     self-expression term, the balance of eqs. 8-9 (means) and eq. 3 (a sum) as the paper prints
     them. The ``dscnet-*`` presets set γ = 1, DSC-Net's balance (docs/method.md)."""
     return float(n_samples)
-
-
-def label_disagreement(coef: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """S2ConvSCN's ‖C‖_Q: Σ |C_ij| over the pairs whose pseudo-labels differ (Q_ij = ½‖q_i − q_j‖²
-    for one-hot q), so coefficients across the current clusters are penalised."""
-    apart = labels[:, None] != labels[None, :]
-    return (coef.abs() * apart).sum()
-
-
-def pseudo_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the classifier on the pseudo-labels, summed over samples like every term."""
-    return F.cross_entropy(logits, labels, reduction="sum")

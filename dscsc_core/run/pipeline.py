@@ -13,29 +13,32 @@ import json
 import platform
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import __version__
-from .checkpoint import Checkpoint, CheckpointError, TrainingInterrupted, fingerprint
-from .config import RunConfig
-from .datapaths import DataRoot
-from .errors import ConfigError, DataError, DeviceError, UnknownParameterError
-from .interfaces import Clusterer, Clustering, Dataset, DatasetSource
-from .kinds import PLUGIN_KINDS, selection_setting
-from .memory import check_memory
-from .metrics import clustering_scores
-from .outputs import CHECKPOINT
-from .params import Component, RunContext
-from .registry import ComponentInfo, Registry
-from .settings import TrainingConfig
-from .stage1_cache import StageOneCache, stage1_fingerprint
-from .threads import blas_threads, cpu_threads
-from .trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
+from dscsc_core import __version__
+from dscsc_core.errors import ConfigError, DataError, DeviceError
+from dscsc_core.metrics import clustering_scores
+from dscsc_core.plugin_api.datapaths import DataRoot
+from dscsc_core.plugin_api.interfaces import Clusterer, Clustering, Dataset, DatasetSource
+from dscsc_core.plugin_api.kinds import PLUGIN_KINDS
+from dscsc_core.plugin_api.params import Component, RunContext
+from dscsc_core.plugin_api.registry import ComponentInfo, Registry
+from dscsc_core.run.config import RunConfig
+from dscsc_core.run.identity import run_fingerprint, stage1_fingerprint
+from dscsc_core.run.memory import check_memory
+from dscsc_core.run.outputs import CHECKPOINT
+from dscsc_core.run.parameters import route_params, typed_params
+from dscsc_core.run.results import RunResult, RunTimings, Scored, StageOneUse
+from dscsc_core.run.threads import blas_threads, cpu_threads
+from dscsc_core.settings import TrainingConfig
+from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
+from dscsc_core.training.stage1_cache import StageOneCache
+from dscsc_core.training.trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,7 +65,7 @@ def resolve_config(registry: Registry, *layers: Mapping[str, Any]) -> RunConfig:
     dataset = RunConfig.from_layers(defaults, *layers).dataset
     suggested = registry.get("dataset", dataset).factory.suggested_settings if dataset is not None else {}
     config = RunConfig.from_layers(defaults, suggested, *layers)
-    config.params = _typed_params(config.params, selected_infos(config, registry))
+    config.params = typed_params(config.params, selected_infos(config, registry))
     return config
 
 
@@ -78,64 +81,6 @@ def selected_infos(config: RunConfig, registry: Registry) -> dict[str, Component
                               option=kind.option)
         infos[kind.option] = registry.get(kind.name, name)
     return infos
-
-
-def _typed_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> dict[str, Any]:
-    """Text values parsed by the declaring plugin's ``Param`` (``"20"`` -> 20); typed values kept as given."""
-    typed = {}
-    for key, value in params.items():
-        option, name = _owner(key, selected)
-        if isinstance(value, str):
-            param = next(p for p in selected[option].params if p.name == name)
-            value = param.parse(value, owner=selected[option].label)
-        typed[key] = value
-    return typed
-
-
-def route_params(params: dict[str, Any], selected: dict[str, ComponentInfo]) -> dict[str, dict[str, Any]]:
-    """Send each plugin parameter to the selected component that declares it.
-
-    ``k`` goes to the one selected plugin declaring ``k``; ``miner.k`` names the kind explicitly.
-    """
-    routed: dict[str, dict[str, Any]] = {option: {} for option in selected}
-    for key, value in params.items():
-        option, name = _owner(key, selected)
-        routed[option][name] = value
-    return routed
-
-
-def _declares(info: ComponentInfo, name: str) -> bool:
-    return any(param.name == name for param in info.params)
-
-
-def _owner(key: str, selected: dict[str, ComponentInfo]) -> tuple[str, str]:
-    """(selection setting, parameter name) that the plugin parameter ``key`` belongs to."""
-    prefix, _, name = key.rpartition(".")
-    name = name.replace("-", "_")
-    if prefix:
-        option = selection_setting(prefix)
-        if option not in selected:
-            raise ConfigError(f"unknown plugin kind '{prefix}' in '{key}'; use one of: {', '.join(selected)}")
-        if not _declares(selected[option], name):
-            raise _unknown_param(key, [selected[option]])
-        return option, name
-    owners = [option for option, info in selected.items() if _declares(info, name)]
-    if not owners:
-        raise _unknown_param(key, list(selected.values()))
-    if len(owners) > 1:
-        raise UnknownParameterError("plugin parameter {key} is declared by several selected plugins; write one of: "
-                                    "{qualified}", key=name, qualified=[f"{option}.{name}" for option in owners])
-    return owners[0], name
-
-
-def _unknown_param(key: str, infos: list[ComponentInfo]) -> UnknownParameterError:
-    accepted = sorted({p.name for info in infos for p in info.params})
-    owners = ", ".join(info.label for info in infos)
-    if not accepted:
-        return UnknownParameterError(f"unknown plugin parameter {{key}}: no selected plugin declares it ({owners} "
-                                     "accept none)", key=key)
-    return UnknownParameterError(f"unknown plugin parameter {{key}}: no selected plugin declares it ({owners} "
-                                 "accept: {accepted})", key=key, accepted=accepted)
 
 
 def build_components(config: RunConfig, registry: Registry) -> tuple[dict[str, ComponentInfo], dict[str, Component]]:
@@ -185,7 +130,6 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     ``source`` replaces the configured dataset (the estimator's in-memory X); ``datasets`` keeps
     data already read by earlier runs of the same process.
     """
-    _check_label_guidance(config)
     infos, components = build_components(config, registry)
     if source is not None:
         components["dataset"] = source
@@ -209,18 +153,6 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
 
 
-# Stage II terms that read the pseudo-labels, which exist only when C is re-clustered.
-LABEL_GUIDED_WEIGHTS = ("label_agreement_weight", "pseudo_label_weight", "adversarial_weight")
-
-
-def _check_label_guidance(config: RunConfig) -> None:
-    weighted = [name for name in LABEL_GUIDED_WEIGHTS if getattr(config, name) > 0]
-    if weighted and config.pseudo_label_every == 0:
-        raise ConfigError("pseudo-labels are needed by {weighted} but {cadence} is 0; set {cadence} to the "
-                          "Stage II epochs between re-clusterings (e.g. 5), or {weighted} to 0",
-                          weighted=weighted, cadence="pseudo_label_every")
-
-
 def _cluster_count(config: RunConfig, data: Dataset) -> int:
     """K: the setting, else the dataset's own (from its labels, or stated by an unlabelled source)."""
     n_clusters = config.n_clusters or data.n_clusters
@@ -233,22 +165,6 @@ def _cluster_count(config: RunConfig, data: Dataset) -> int:
     return n_clusters
 
 
-def run_fingerprint(run: PreparedRun) -> str:
-    return fingerprint({**run.config.to_dict(), "data_shape": list(run.data.images.shape)})
-
-
-def training_fingerprint(run: PreparedRun) -> str | None:
-    """What decides a run's C: every setting but the clusterer and its parameters, and the data's
-    shape. None where training clusters C itself (pseudo-labels), so that the clusterer shapes C too."""
-    config = run.config
-    if config.pseudo_label_every > 0:
-        return None
-    clusterers = {key for key in config.params if _owner(key, run.infos)[0] == "clusterer"}
-    settings = {key: value for key, value in config.to_dict().items() if key not in ("clusterer", "params")}
-    params = {key: value for key, value in config.params.items() if key not in clusterers}
-    return fingerprint({**settings, "params": params, "data_shape": list(run.data.images.shape)})
-
-
 def cluster(run: PreparedRun, coef: np.ndarray) -> Clustering:
     """``coef`` clustered by the run's own clusterer, with the run's seed and threads."""
     with cpu_threads(run.config.threads):
@@ -256,77 +172,10 @@ def cluster(run: PreparedRun, coef: np.ndarray) -> Clustering:
 
 
 # --------------------------------------------------------------------------- executing
-@dataclass(frozen=True)
-class StageOneUse:
-    """How a run came by its Stage I: trained it, or reused one stored under ``fingerprint``."""
-
-    reused: bool = False
-    fingerprint: str | None = None  # None when no Stage I cache was used
-    stored_seconds: float | None = None  # what the reused Stage I cost when it ran
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reused": self.reused, "fingerprint": self.fingerprint, "stored_seconds": self.stored_seconds}
-
-
-@dataclass(frozen=True)
-class RunTimings:
-    """Seconds per stage of one run; a reused Stage I took no time here (``pretrain_s`` 0)."""
-
-    load_s: float
-    pretrain_s: float
-    finetune_s: float
-    cluster_s: float  # the run's own clusterer
-    stage1: StageOneUse = StageOneUse()
-
-    @property
-    def total_s(self) -> float:
-        return self.load_s + self.pretrain_s + self.finetune_s + self.cluster_s
-
-    @property
-    def train_s(self) -> float:
-        """What this run costs from scratch, less clustering: a reused Stage I counts with what it cost."""
-        return self.load_s + self.pretrain_s + self.finetune_s + (self.stage1.stored_seconds or 0.0)
-
-    @property
-    def stage1_s(self) -> float:
-        """Stage I's cost, when it ran here or when it ran for the run it was reused from."""
-        return self.stage1.stored_seconds or self.pretrain_s
-
-    def to_dict(self) -> dict[str, float]:
-        return {"load_s": self.load_s, "pretrain_s": self.pretrain_s, "finetune_s": self.finetune_s,
-                "cluster_s": self.cluster_s, "total_s": self.total_s}
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One clusterer's answer on a run's C: labels, scores against the truth (when known), seconds."""
-
-    labels: np.ndarray
-    scores: dict[str, float] | None
-    seconds: float
-
-
-@dataclass
-class RunResult:
-    summary: dict[str, Any]
-    labels: np.ndarray
-    coef: np.ndarray
-    affinity: np.ndarray
-    embedding: np.ndarray
-    timings: RunTimings
-    history: list = field(default_factory=list)
-    truth: np.ndarray | None = None  # the dataset's labels, when it has them (for figures and reports)
-    # By clusterer name: the run's own clusterer and every extra one ``execute`` was given.
-    clusterings: dict[str, Scored] = field(default_factory=dict)
-
-    @property
-    def metrics(self) -> dict[str, float] | None:
-        return self.summary["metrics"]
-
-
 def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: Path | None,
              on_epoch: EpochCallback | None, should_stop: Callable[[], bool] | None) -> Trainer:
-    """The run's plugins in a Trainer; the run's clusterer also gives the pseudo-labels where a method uses them."""
+    """The run's plugins in a Trainer; the run's clusterer also gives the pseudo-labels where an objective reads
+    them."""
     config, parts = run.config, run.components
     return Trainer(
         training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
@@ -334,6 +183,7 @@ def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: P
         checkpointer=(lambda state: _save_checkpoint(state, checkpoint)) if checkpoint is not None else None,
         should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
         pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
+        objective=parts.get("objective"),
     )
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .metrics import clustering_accuracy
-from .outputs import LABEL_GUIDED_TERMS, atomic_write
+from dscsc_core.files import atomic_write
+from dscsc_core.metrics import SCORES, clustering_accuracy
 
 FIGURES = ("affinity.png", "losses.png", "gallery.png", "confusion.png", "tsne.png")
 
@@ -52,7 +52,9 @@ def affinity_figure(affinity: np.ndarray, predicted: np.ndarray, truth: np.ndarr
 def loss_figure(rows: list[dict[str, str]], path: Path) -> Path:
     """Each loss term over the epochs of both stages, plus ACC/NMI where they were evaluated."""
     plt = _pyplot()
-    terms = [t for t in ("drh", "sch", "sem", *LABEL_GUIDED_TERMS, "total") if any(r.get(t) for r in rows)]
+    # metrics.csv's loss columns in its order (Algorithm 1's, an objective's, the total), where any row has one.
+    columns = [name for name in rows[0] if name not in ("stage", "epoch", *SCORES)] if rows else []
+    terms = [name for name in columns if any(r.get(name) for r in rows)]
     scored = any(r.get("acc") for r in rows)
     figure, axes = plt.subplots(1, len(terms) + scored, figsize=(3.2 * (len(terms) + scored), 2.8), squeeze=False)
     step = np.arange(1, len(rows) + 1)

@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import Checkpoint
-from .checkpoint import fingerprint as training_fingerprint
-from .config import RunConfig
-from .errors import DataError
-from .outputs import CHECKPOINT, atomic_write_text
-from .registry import Registry
-from .runner import LoadedDatasets, RunResult, execute, prepare, resolve_config
-from .tuning import Criterion
+from dscsc_core.errors import DataError
+from dscsc_core.evaluation.tuning import Criterion
+from dscsc_core.files import atomic_write_text
+from dscsc_core.metrics import SCORES
+from dscsc_core.plugin_api.registry import Registry
+from dscsc_core.run.identity import record_fingerprint, settings_fingerprint, solves_pixels
+from dscsc_core.run.outputs import CHECKPOINT
+from dscsc_core.run.pipeline import LoadedDatasets, execute, prepare, resolve_config
+from dscsc_core.run.results import RunResult
+from dscsc_core.training.checkpoint import Checkpoint
 
-METRICS = ("acc", "nmi", "ari")
 STAGE1_FOLDER = "stage1"  # beside the run records: finished Stage I runs that later cases share
 # Beside the run records: runs stopped part way (SIGINT/SIGTERM through ``should_stop``), continued by the next
 # run_bench that asks for the same case and seed, so a long run (Yale B on a CPU) can span several sittings.
@@ -43,32 +44,6 @@ class BenchCase:
 
     def fingerprint(self, registry: Registry) -> str:
         return settings_fingerprint(resolve_config(registry, *self.layers))
-
-
-# All that a shallow solver on the pixels reads: the data, the solver and the clusterer. A solver case is
-# built on a recipe, whose training settings it never uses; left out, they cannot orphan its stored runs.
-PIXEL_SOLVER_SETTINGS = ("dataset", "n_clusters", "input_scale", "solver", "solver_input", "clusterer")
-PIXEL_SOLVER_PARAMS = ("dataset", "solver", "clusterer")
-
-
-def settings_fingerprint(config: RunConfig) -> str:
-    """Identity of a run's training settings, less the seed (stored beside it) and the device."""
-    return stored_settings_fingerprint(config.to_dict())
-
-
-def stored_settings_fingerprint(settings: Mapping[str, Any]) -> str:
-    """``settings_fingerprint`` of a run's resolved settings as a dict (``RunConfig.to_dict``, which a solver
-    run's record keeps as its ``config``): a shallow solver on the pixels is identified by what it reads only."""
-    settings = {key: value for key, value in settings.items() if key != "seed"}
-    if _solves_pixels(settings):
-        params = {key: value for key, value in settings.get("params", {}).items()
-                  if key.split(".", 1)[0] in PIXEL_SOLVER_PARAMS}
-        settings = {**{key: settings[key] for key in PIXEL_SOLVER_SETTINGS if key in settings}, "params": params}
-    return training_fingerprint(settings)
-
-
-def _solves_pixels(settings: Mapping[str, Any]) -> bool:
-    return settings.get("solver") is not None and settings.get("solver_input", "pixels") == "pixels"
 
 
 @dataclass
@@ -140,9 +115,9 @@ class RecordStore:
         for path in sorted(self.folder.glob("**/seed*.json")):
             data = _read_record(path)
             if data is not None:
-                if _solves_pixels(data.get("config") or {}):
+                if solves_pixels(data.get("config") or {}):
                     # Stored before the training settings left a pixel solver's fingerprint: found by what it read.
-                    data["fingerprint"] = stored_settings_fingerprint(data["config"])
+                    data["fingerprint"] = record_fingerprint(data["config"])
                 self._stored.setdefault((str(data["fingerprint"]), int(data["seed"])), {})[path] = data
 
     def __len__(self) -> int:
@@ -256,7 +231,7 @@ def summarise(records: Iterable[BenchRecord], clusterer: str) -> list[Summary]:
             by_case.setdefault(record.case, []).append(record)
     summaries = []
     for case, group in by_case.items():
-        values = {m: [r.scores[clusterer][m] for r in group] for m in METRICS}
+        values = {m: [r.scores[clusterer][m] for r in group] for m in SCORES}
         seconds = [r.train_s + r.scores[clusterer]["seconds"] for r in group]
         summaries.append(Summary(
             case, clusterer, tuple(r.seed for r in group),
@@ -269,7 +244,7 @@ def summarise(records: Iterable[BenchRecord], clusterer: str) -> list[Summary]:
 
 def grid_cases(base_layers: Sequence[dict[str, Any]], grid: Mapping[str, Sequence[Any]]) -> list[BenchCase]:
     """One case per point of the grid, named by its settings (e.g. ``miner=none k=5``)."""
-    from .tuning import as_layer, candidates
+    from dscsc_core.evaluation.tuning import as_layer, candidates
 
     cases = []
     for settings in candidates(grid):
@@ -280,9 +255,9 @@ def grid_cases(base_layers: Sequence[dict[str, Any]], grid: Mapping[str, Sequenc
 
 def summary_table(summaries: Iterable[Summary]) -> tuple[list[str], list[list[str]]]:
     """Header and rows (mean ± std per metric, seconds per seed) shared by the CSV and Markdown outputs."""
-    header = ["case", "clusterer", "seeds", *(f"{m}_mean" for m in METRICS), *(f"{m}_std" for m in METRICS), "seconds"]
-    rows = [[s.case, s.clusterer, str(len(s.seeds)), *(f"{s.mean[m]:.4f}" for m in METRICS),
-             *(f"{s.std[m]:.4f}" for m in METRICS), f"{s.seconds:.1f}"] for s in summaries]
+    header = ["case", "clusterer", "seeds", *(f"{m}_mean" for m in SCORES), *(f"{m}_std" for m in SCORES), "seconds"]
+    rows = [[s.case, s.clusterer, str(len(s.seeds)), *(f"{s.mean[m]:.4f}" for m in SCORES),
+             *(f"{s.std[m]:.4f}" for m in SCORES), f"{s.seconds:.1f}"] for s in summaries]
     return header, rows
 
 
@@ -301,6 +276,6 @@ def summary_csv(summaries: Iterable[Summary]) -> str:
 def summary_markdown(summaries: Iterable[Summary]) -> str:
     lines = ["| case | clusterer | seeds | ACC | NMI | ARI | seconds / seed |", "|---|---|---|---|---|---|---|"]
     for s in summaries:
-        cells = [f"{s.mean[m]:.4f} ± {s.std[m]:.4f}" for m in METRICS]
+        cells = [f"{s.mean[m]:.4f} ± {s.std[m]:.4f}" for m in SCORES]
         lines.append(f"| {s.case} | {s.clusterer} | {len(s.seeds)} | {' | '.join(cells)} | {s.seconds:.1f} |")
     return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ Everything that enumerates kinds derives from ``PLUGIN_KINDS``: the pluggy hook 
 (``dscsc_register_<kind>s``), the registry's checks and listing order, the run settings that pick
 one plugin of each kind (``RunConfig.dataset``, ``.augment``, ...) and the words accepted for a
 kind (its name, and its setting where that differs: ``augmentation`` or ``augment``). Adding a kind
-is one row here plus its base class in ``dscsc_core.interfaces``.
+is one row here plus its base class in ``dscsc_core.plugin_api.interfaces``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .errors import UnknownComponentError
-from .interfaces import (
+from dscsc_core.errors import UnknownComponentError
+from dscsc_core.plugin_api.interfaces import (
     AugmentationPolicy,
     Clusterer,
     DatasetSource,
@@ -21,8 +21,9 @@ from .interfaces import (
     NegativeMiner,
     SelfExpressionRegularizer,
     SelfExpressionSolver,
+    TrainingObjective,
 )
-from .params import Component
+from dscsc_core.plugin_api.params import Component
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class PluginKind:
 
 
 # In the order of a run: the data, the network, the second view, the negatives, the penalty, the labels;
-# then the optional shallow solver that replaces the network.
+# then the optional shallow solver that replaces the network, and the optional extra Stage II objective.
 PLUGIN_KINDS: tuple[PluginKind, ...] = (
     PluginKind(DatasetSource, "dataset", "dataset source"),
     PluginKind(Encoder, "encoder", "encoder + mirrored decoder"),
@@ -59,6 +60,8 @@ PLUGIN_KINDS: tuple[PluginKind, ...] = (
     PluginKind(SelfExpressionSolver, "solver",
                "shallow solver finding C from the pixels instead of training the network (Tables 2-3 baselines)",
                optional=True),
+    PluginKind(TrainingObjective, "objective",
+               "extra Stage II terms beside Algorithm 1's (a deep baseline's: S2ConvSCN's, DASC's)", optional=True),
 )
 
 KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in PLUGIN_KINDS)

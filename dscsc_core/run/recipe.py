@@ -9,8 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .config import local_plugins, read_toml
-from .registry import Registry
+from dscsc_core.plugin_api.registry import Registry
+from dscsc_core.plugin_api.run_files import local_plugins, read_toml
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import figures
-from .config import SELECTIONS
-from .errors import ConfigError
-from .kinds import REQUIRED_SELECTIONS
-from .outputs import FIGURES_DIR, METRICS_CSV, REPORT, RESULT, RESULT_FORMAT, atomic_write_text
+from dscsc_core.errors import ConfigError
+from dscsc_core.files import atomic_write_text
+from dscsc_core.plugin_api.kinds import REQUIRED_SELECTIONS
+from dscsc_core.run import figures
+from dscsc_core.run.config import SELECTIONS
+from dscsc_core.run.outputs import FIGURES_DIR, METRICS_CSV, REPORT, RESULT, RESULT_FORMAT
 
 REQUIRED = (RESULT, "labels.npy", "affinity.npy", "embedding.npy", METRICS_CSV)
 

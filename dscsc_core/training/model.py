@@ -5,11 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .adversarial import SubspaceDiscriminator
-from .interfaces import AutoEncoderParts
-
-COEF_INITS = ("normal", "constant")
-COEF_DIAGONALS = ("zero", "free")
+from dscsc_core.plugin_api.interfaces import AutoEncoderParts
 
 
 class SelfExpression(nn.Module):
@@ -60,16 +56,13 @@ class DSCSCNetwork(nn.Module):
         self.head = projection_head(parts.latent_dim, head_hidden, head_dim)
         self.latent_dim = parts.latent_dim
         self.self_expression: SelfExpression | None = None
-        self.classifier: nn.Linear | None = None  # S2ConvSCN's pseudo-label classifier, when used
-        self.discriminator: SubspaceDiscriminator | None = None  # DASC's, when used
+        # The modules a training objective trains with the network (S2ConvSCN's classifier), when it has any:
+        # in the network, they are optimised and checkpointed with it.
+        self.objective: nn.ModuleList | None = None
 
-    def attach_classifier(self, n_clusters: int) -> None:
-        device = next(self.encoder.parameters()).device
-        self.classifier = nn.Linear(self.latent_dim, n_clusters).to(device)
-
-    def attach_discriminator(self, n_clusters: int, subspace_dim: int) -> None:
-        device = next(self.encoder.parameters()).device
-        self.discriminator = SubspaceDiscriminator(n_clusters, self.latent_dim, subspace_dim).to(device)
+    def attach_objective_modules(self, modules: list[nn.Module]) -> None:
+        if modules:
+            self.objective = nn.ModuleList(modules)
 
     @torch.no_grad()
     def change_pixel_scale(self, factor: float) -> None:

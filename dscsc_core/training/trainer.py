@@ -10,23 +10,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .adversarial import best_fitting_members, combination_weights, discriminator_loss, fakes_per_cluster
-from .checkpoint import Checkpoint, StageOne, TrainingInterrupted
-from .errors import ConfigError, DataError
-from .host_memory import freed_memory_kept
-from .interfaces import AugmentationPolicy, Encoder, NegativeMiner, SelfExpressionRegularizer
-from .losses import (
+from dscsc_core.errors import ConfigError, DataError
+from dscsc_core.plugin_api.interfaces import (
+    AugmentationPolicy,
+    Encoder,
+    NegativeMiner,
+    SelfExpressionRegularizer,
+    StageTwoStep,
+    TrainingObjective,
+)
+from dscsc_core.settings import TrainingConfig
+from dscsc_core.training.checkpoint import Checkpoint, StageOne, TrainingInterrupted
+from dscsc_core.training.host_memory import freed_memory_kept
+from dscsc_core.training.losses import (
+    LOSS_TERMS,
     default_alpha,
     default_gamma,
     drh_loss,
-    label_disagreement,
-    pseudo_label_loss,
     sch_loss,
     sem_loss,
+    weighted_total,
 )
-from .model import DSCSCNetwork, head_fits, projection_head
-from .precision import reproducible_fp32
-from .settings import TrainingConfig
+from dscsc_core.training.model import DSCSCNetwork, head_fits, projection_head
+from dscsc_core.training.precision import reproducible_fp32
 
 # The head a "drh" Stage I is trained beside, whatever the run's own (see Trainer._default_head_stream).
 DEFAULT_HEAD = (TrainingConfig().head_hidden, TrainingConfig().head_dim)
@@ -69,24 +75,12 @@ MAX_INITIAL_DRAWS = 10
 # The timings key holding what a reused (stored) Stage I cost when it ran.
 STAGE1_STORED_S = "stage1_stored_s"
 
-# Which settings feed each loss term: named when a term stops being finite.
-_TERM_SETTINGS = {
-    "drh": "input_scale, lr",
-    "sch": "beta, temperature, input_scale, lr",
-    "sem": "alpha, gamma, the regulariser's weight, input_scale, lr",
-    "agreement": "label_agreement_weight, lr",
-    "pseudo": "pseudo_label_weight, lr",
-    "adversarial": "adversarial_weight, adversarial_margin, lr",
-    "discriminator": "adversarial_dim, adversarial_margin, lr",
-    "total": "lr",
-}
 
-
-def _check_finite(losses: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
+def _check_finite(losses: dict[str, torch.Tensor], stage: str, epoch: int, fed_by: dict[str, str]) -> None:
     for term, value in losses.items():
         if not torch.isfinite(value):
             raise DataError(f"loss term {term} became {value.item()} in {stage} epoch {epoch} (the last checkpoint, "
-                            f"if any, is kept); the settings that feed it: {_TERM_SETTINGS.get(term, 'lr')}")
+                            f"if any, is kept); the settings that feed it: {fed_by[term]}")
 
 
 @contextmanager
@@ -141,6 +135,7 @@ class Trainer:
         fingerprint: str = "",
         settings: dict | None = None,
         pseudo_labeler: Callable[[np.ndarray], np.ndarray] | None = None,
+        objective: TrainingObjective | None = None,
     ):
         self.config = config
         self.encoder_plugin = encoder
@@ -154,13 +149,20 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.fingerprint = fingerprint
         self.settings = settings or {}
-        # C -> labels (the run's clusterer): S2ConvSCN's and DASC's terms, when pseudo_label_every > 0.
+        # Extra Stage II terms beside Algorithm 1's; C -> labels (the run's clusterer) for one that reads them.
+        self.objective = objective
         self.pseudo_labeler = pseudo_labeler
         # The stage now training and when it started: a checkpoint adds its seconds so far, so a
         # resumed run's timings count every session, the interrupted one too.
         self._clock: tuple[str, float] = ("", 0.0)
         # Where a default-sized head's draw leaves the generator, for a "drh" Stage I beside another head.
         self._default_head_state: torch.Tensor | None = None
+
+    @property
+    def _fed_by(self) -> dict[str, str]:
+        """Each loss term's settings, named when the term stops being finite."""
+        objective_terms = self.objective.terms if self.objective is not None else ()
+        return {term.name: term.fed_by for term in (*LOSS_TERMS, *objective_terms)}
 
     @property
     def _stage1_scale(self) -> float:
@@ -242,14 +244,13 @@ class Trainer:
             result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
 
     def _attach_stage2_parts(self, network: DSCSCNetwork, n_samples: int, n_clusters: int) -> None:
-        """C, and the self-supervised heads (S2ConvSCN's classifier, DASC's discriminator) when on."""
+        """C, and what a training objective trains with the network."""
         cfg = self.config
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         network.attach_self_expression(n_samples, cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
-        if self._self_supervised and cfg.pseudo_label_weight > 0:
-            network.attach_classifier(n_clusters)
-        if self._self_supervised and cfg.adversarial_weight > 0:
-            network.attach_discriminator(n_clusters, cfg.adversarial_dim)
+        if self.objective is not None:
+            network.attach_objective_modules(self.objective.setup(network.latent_dim, n_samples, n_clusters,
+                                                                  self.device, cfg.lr))
 
     @staticmethod
     @torch.no_grad()
@@ -420,6 +421,8 @@ class Trainer:
         assert sem is not None
         optimizer = _adam(network, cfg.lr)
         first = self._restore(network, optimizer, resume)
+        if resume is not None and self.objective is not None:
+            self.objective.load_state_dict(resume.objective)
         labels = None
         for epoch in range(first, cfg.epochs + 1):
             views = self._encode(network, x, augment=True)
@@ -427,61 +430,25 @@ class Trainer:
             z_expressed = coef.T @ views.z
             terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
-            if self._self_supervised:
-                labels, renewed = self._pseudo_labels(coef, epoch, first, labels)
-                terms.update(self._self_supervision(network, views.z, coef, labels))
-                if network.discriminator is not None:
-                    terms.update(self._adversarial(network, optimizer, views.z, labels, renewed, epoch))
+            if self.objective is not None:
+                labels, renewed = self._pseudo_labels(coef, epoch, labels)
+                terms.update(self.objective(StageTwoStep(epoch, views.z, coef, labels, renewed)))
             total = self._total(terms, cfg.input_scale, result.gamma)
             self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
-    # ------------------------------------------------------------------ S2ConvSCN's and DASC's label-guided terms
-    @property
-    def _self_supervised(self) -> bool:
-        return self.config.pseudo_label_every > 0 and self.pseudo_labeler is not None
-
-    def _pseudo_labels(self, coef: torch.Tensor, epoch: int, first: int,
-                       labels: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
-        """Labels from clustering the current C, renewed every ``pseudo_label_every`` epochs (and on
-        the first epoch this process runs, e.g. after a resume); and whether they were renewed now."""
-        if labels is not None and (epoch - 1) % self.config.pseudo_label_every:
+    def _pseudo_labels(self, coef: torch.Tensor, epoch: int,
+                       labels: torch.Tensor | None) -> tuple[torch.Tensor | None, bool]:
+        """The objective's pseudo-labels from clustering the current C, renewed every ``relabel_every`` epochs
+        (and on the first epoch this process runs, e.g. after a resume); and whether they were renewed now."""
+        every = self.objective.relabel_every
+        if every <= 0 or self.pseudo_labeler is None:
+            return None, False
+        if labels is not None and (epoch - 1) % every:
             return labels, False
         found = self.pseudo_labeler(coef.detach().cpu().numpy().astype(np.float64))
         return torch.as_tensor(np.asarray(found), dtype=torch.long, device=coef.device), True
-
-    def _self_supervision(self, network: DSCSCNetwork, z: torch.Tensor, coef: torch.Tensor,
-                          labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = {}
-        if self.config.label_agreement_weight > 0:
-            terms["agreement"] = label_disagreement(coef, labels)
-        if network.classifier is not None:
-            terms["pseudo"] = pseudo_label_loss(network.classifier(z), labels)
-        return terms
-
-    def _adversarial(self, network: DSCSCNetwork, optimizer, z: torch.Tensor, labels: torch.Tensor,
-                     renewed: bool, epoch: int) -> dict[str, torch.Tensor]:
-        """DASC: one discriminator step on the fixed features, then the generator's term.
-
-        The discriminator shares the optimiser (its own parameter state); in its step only its bases
-        have gradients, and the generator's term sees the bases detached, so each side moves only
-        its own parameters. Returns the generator's term (summed over fakes, like every term) and,
-        for the record only, the discriminator's loss."""
-        cfg, discriminator = self.config, network.discriminator
-        fixed, k = z.detach(), discriminator.n_clusters
-        if renewed:  # new label numbers: the old bases belong to no cluster now
-            discriminator.fit_principal_directions(fixed, labels)
-            optimizer.state.pop(discriminator.bases, None)
-        residuals = discriminator.relative_residuals(fixed, labels)  # once: it picks the reals and scores them
-        real = best_fitting_members(residuals.detach(), labels, k, cfg.adversarial_real_fraction)
-        weights, fake_labels = combination_weights(labels, real, k, fakes_per_cluster(len(labels), k))
-        judged = discriminator_loss(residuals[real],
-                                    discriminator.relative_residuals(weights @ fixed, fake_labels),
-                                    cfg.adversarial_margin, discriminator.coherence())
-        self._step(optimizer, judged, {"discriminator": judged}, "finetune", epoch)
-        accepted = discriminator.relative_residuals(weights @ z, fake_labels, discriminator.bases.detach())
-        return {"adversarial": accepted.sum(), "discriminator": judged.detach()}
 
     # ------------------------------------------------------------------ shared steps
     def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
@@ -519,21 +486,9 @@ class Trainer:
         return terms
 
     def _total(self, terms: dict[str, torch.Tensor], pixel_scale: float, gamma: float = 0.0) -> torch.Tensor:
-        total = terms["drh"]
-        if "sch" in terms:
-            # L_DRH grows with the square of the pixel scale and L_SCH does not: weighing SCH by
-            # β·scale² keeps the DRH : SCH balance that β sets independent of the pixel units.
-            total = total + self.config.beta * pixel_scale ** 2 * terms["sch"]
-        if "sem" in terms:
-            total = total + gamma * terms["sem"]
-        if "agreement" in terms:
-            total = total + self.config.label_agreement_weight * terms["agreement"]
-        if "pseudo" in terms:
-            total = total + self.config.pseudo_label_weight * terms["pseudo"]
-        if "adversarial" in terms:
-            # A relative residual has no pixel units: scaled like SCH, so the weight does not depend on them.
-            total = total + self.config.adversarial_weight * pixel_scale ** 2 * terms["adversarial"]
-        return total
+        extra = {} if self.objective is None else {
+            term.name: self.objective.term_weight(term, pixel_scale) for term in self.objective.terms if term.weight}
+        return weighted_total(terms, self.config, pixel_scale, gamma, extra)
 
     def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:
         """Load a checkpoint's weights, optimiser and RNG state; return the first epoch still to run."""
@@ -556,6 +511,7 @@ class Trainer:
             stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
             [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
             self._timings_so_far(result), _cuda_rng(), self.settings, dict(result.feature_scale),
+            self.objective.state_dict() if self.objective is not None and stage == "finetune" else {},
         ))
         if stop:
             raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
@@ -566,9 +522,8 @@ class Trainer:
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
         return timings
 
-    @staticmethod
-    def _step(optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
-        _check_finite({**terms, "total": total}, stage, epoch)
+    def _step(self, optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
+        _check_finite({**terms, "total": total}, stage, epoch, self._fed_by)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()

@@ -2,7 +2,7 @@
 ``dscsc_register_presets`` and ``dscsc_register_defaults``.
 
 A plugin implements any of these with ``@hookimpl`` and calls ``register(...)`` once per thing it
-provides. The component hooks are made from the table of kinds (``dscsc_core.kinds``), so a new
+provides. The component hooks are made from the table of kinds (``dscsc_core.plugin_api.kinds``), so a new
 kind gets its hook without an edit here.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pluggy
 
-from .kinds import PLUGIN_KINDS, PluginKind
+from dscsc_core.plugin_api.kinds import PLUGIN_KINDS, PluginKind
 
 PROJECT = "dscsc"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -1,8 +1,7 @@
-"""What a run writes into its folder, and how: one atomic writer, the result files, and the lock by
-which a run owns its folder.
+"""What a run writes into its folder: the result files, and the lock by which a run owns its folder.
 
-Every file goes through ``atomic_write``: a temporary file with a name no other writer uses, in the
-target's folder, created with the mode any file the user writes gets (0666 less the umask), flushed
+Every file goes through ``dscsc_core.files.atomic_write``: a temporary file with a name no other writer uses,
+in the target's folder, created with the mode any file the user writes gets (0666 less the umask), flushed
 to disk and renamed over the target. A killed writer therefore leaves at worst a ``.NAME.*.tmp``
 file, never a truncated one, and the next run or resume that owns the folder removes it.
 """
@@ -11,21 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError, FolderInUseError
+from dscsc_core.errors import ConfigError, FolderInUseError
+from dscsc_core.files import atomic_write, atomic_write_text, remove_stale_temporaries
+from dscsc_core.metrics import SCORES
+from dscsc_core.training.losses import LOSS_TERMS
 
 if TYPE_CHECKING:
-    from .runner import RunResult
+    from dscsc_core.run.results import RunResult
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -36,44 +37,8 @@ REPORT = "report.md"
 FIGURES_DIR = "figures"
 ARRAYS = ("labels", "coef", "affinity", "embedding", "truth")
 LOCK = ".dscsc.lock"
-METRIC_COLUMNS = ("stage", "epoch", "drh", "sch", "sem", "total", "acc", "nmi", "ari")
-# Label-guided loss terms (S2ConvSCN's, DASC's): columns only in runs that have them.
-LABEL_GUIDED_TERMS = ("agreement", "pseudo", "adversarial", "discriminator")
-
-_TEMPORARY_PATTERN = ".*.tmp"
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC | getattr(os, "O_BINARY", 0)
 
-
-def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write ``path`` through ``write(binary file)``: temporary file, fsync, rename; never half a file."""
-    path = Path(path)
-    handle, temporary = _new_temporary(path)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _new_temporary(path: Path) -> tuple[int, Path]:
-    # os.open with 0666 lets the kernel apply the umask (and a folder's default ACL), so the result
-    # gets the mode any file the user writes would; mkstemp would make it private (0600).
-    while True:
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(temporary, _CREATE_NEW, 0o666), temporary
-        except FileExistsError:  # another writer drew the same name: draw again
-            continue
-
-
-def atomic_write_text(path: Path | str, text: str) -> Path:
-    return atomic_write(path, lambda out: out.write(text.encode("utf-8")))
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
@@ -86,10 +51,7 @@ def remove_temporaries(folder: Path | str) -> list[Path]:
     Only for a folder this process owns (see ``RunFolder``): no one else writes there then.
     """
     folder = Path(folder)
-    stale = [path for where in (folder, folder / FIGURES_DIR) for path in where.glob(_TEMPORARY_PATTERN)]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
+    return [*remove_stale_temporaries(folder), *remove_stale_temporaries(folder / FIGURES_DIR)]
 
 
 def check_output_dir(out_dir: Path | str) -> Path:
@@ -116,9 +78,10 @@ def check_output_file(path: Path | str) -> Path:
 
 def metrics_csv(history) -> str:
     """One row per epoch: every loss term, and the scores where the epoch was evaluated."""
-    extra = [term for term in LABEL_GUIDED_TERMS if any(term in report.losses for report in history)]
-    at = METRIC_COLUMNS.index("total")
-    columns = (*METRIC_COLUMNS[:at], *extra, *METRIC_COLUMNS[at:])
+    core = [term.name for term in LOSS_TERMS]
+    # A training objective's terms, in the order the run first reported them, before the total.
+    extra = list(dict.fromkeys(name for report in history for name in report.losses if name not in core))
+    columns = ("stage", "epoch", *core[:-1], *extra, core[-1], *SCORES)
     lines = [",".join(columns)]
     for report in history:
         values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {})}
@@ -153,7 +116,7 @@ def write_result(result: RunResult, out_dir: Path | str) -> Path:
 def clear_run_files(folder: Path | str) -> None:
     """Remove a previous run's files from ``folder`` (result.json first), so that a new run that
     stops early, or writes fewer files, never sits beside another run's results."""
-    from .figures import FIGURES
+    from dscsc_core.run.figures import FIGURES
 
     folder = Path(folder)
     names = [RESULT, *(f"{name}.npy" for name in ARRAYS), METRICS_CSV, REPORT, CHECKPOINT,

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .datapaths import DataRoot
-from .errors import DataError, ParameterError, PluginError
-from .params import Component, RunContext
+from dscsc_core.errors import DataError, ParameterError, PluginError
+from dscsc_core.plugin_api.datapaths import DataRoot
+from dscsc_core.plugin_api.params import Component, RunContext
 
 
 def _check_same_device(made: torch.Tensor, given: torch.Tensor, what: str, whose: str, hint: str) -> None:
@@ -134,6 +134,86 @@ class SelfExpressionRegularizer(Component):
     @abstractmethod
     def penalty(self, coef: torch.Tensor) -> torch.Tensor:
         """Return R(coef) as a 0-dim tensor."""
+
+
+# --------------------------------------------------------------------------- training objectives
+@dataclass(frozen=True)
+class ObjectiveTerm:
+    """A loss term a training objective adds to Stage II: its key in the run's history and ``metrics.csv``,
+    what it means, and the parameters to look at when it stops being finite. ``weight`` names the objective's
+    parameter that weighs it into the total (None: recorded only); ``by_pixel_scale`` multiplies that weight by
+    the pixel scale², as β is for L_SCH, so that the term's balance against L_DRH does not depend on the units."""
+
+    name: str
+    meaning: str
+    fed_by: str
+    weight: str | None = None
+    by_pixel_scale: bool = False
+
+
+@dataclass(frozen=True)
+class StageTwoStep:
+    """What a training objective sees of one Stage II step: never the trainer, its optimiser or the network."""
+
+    epoch: int
+    features: torch.Tensor  # the original view's encoder features, N x d, with their gradient
+    coef: torch.Tensor  # C, N x N, with its gradient
+    labels: torch.Tensor | None  # the run's clusterer on the current C, renewed every ``relabel_every`` epochs
+    relabelled: bool  # whether ``labels`` were renewed at this step
+
+
+class TrainingObjective(Component):
+    """Extra Stage II terms beside Algorithm 1's (a baseline's self-supervision, an adversary, ...).
+
+    ``setup`` is called once before Stage II with the sizes of the run and returns the modules the trainer
+    optimises with the network (and saves in checkpoints); an objective may also keep modules it trains itself
+    (an adversary with its own optimiser) and hands their state over through ``state_dict``. Each Stage II step
+    ``objective(step)`` calls ``losses`` and checks that it returned finite scalars, only of the declared
+    ``terms``, on the features' device. With ``relabel_every`` > 0 the step carries pseudo-labels: the run's own
+    clusterer on the current C.
+    """
+
+    kind = "objective"
+    terms: ClassVar[tuple[ObjectiveTerm, ...]] = ()
+
+    @property
+    def relabel_every(self) -> int:
+        """Stage II epochs between re-clusterings of C into pseudo-labels; 0: the objective needs none."""
+        return 0
+
+    def setup(self, latent_dim: int, n_samples: int, n_clusters: int, device: torch.device,
+              lr: float) -> list[nn.Module]:
+        """Build what the objective trains; return the modules the trainer optimises with the network."""
+        return []
+
+    def __call__(self, step: StageTwoStep) -> dict[str, torch.Tensor]:
+        terms = self.losses(step)
+        declared = {term.name for term in self.terms}
+        for name, value in terms.items():
+            if name not in declared:
+                raise PluginError(f"objective '{self.name}' returned a term '{name}' it does not declare; declared: "
+                                  f"{', '.join(sorted(declared)) or 'none'}")
+            if not isinstance(value, torch.Tensor) or value.ndim != 0:
+                raise PluginError(f"objective '{self.name}' must return 0-dim tensors; '{name}' is not one")
+            _check_same_device(value, step.features, f"objective '{self.name}' returned '{name}'",
+                               "the features are", "compute it from them")
+        return terms
+
+    def term_weight(self, term: ObjectiveTerm, pixel_scale: float) -> float:
+        """The weight of ``term`` in the total: its ``weight`` parameter (× the pixel scale² where declared)."""
+        value = getattr(self, term.weight)
+        return value * pixel_scale ** 2 if term.by_pixel_scale else value
+
+    @abstractmethod
+    def losses(self, step: StageTwoStep) -> dict[str, torch.Tensor]:
+        """The objective's terms at this step, summed over samples like every term, by their declared names."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must keep beyond the modules ``setup`` returned (e.g. an adversary's optimiser)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (after ``setup``), so a resumed run ends as an uninterrupted one."""
 
 
 # --------------------------------------------------------------------------- shallow solvers

@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from .errors import DscscError
+from dscsc_core.errors import DscscError
 
 # Bytes per N^2: C + grad + 2 Adam moments (16), SCH/miner temporaries (~8 float32 N x N = 32),
 # clustering affinities in float64 (~2 copies = 16).

@@ -25,10 +25,11 @@ from typing import Any
 
 import pluggy
 
-from .errors import ConfigError, PluginError, UnknownComponentError
-from .hookspecs import DEFAULTS_HOOK, PRESET_HOOK, PROJECT, DscscSpecs
-from .kinds import KIND_NAMES, PLUGIN_KINDS, PluginKind, plugin_kind
-from .params import Component, Param
+from dscsc_core.errors import ConfigError, PluginError, UnknownComponentError
+from dscsc_core.plugin_api.hookspecs import DEFAULTS_HOOK, PRESET_HOOK, PROJECT, DscscSpecs
+from dscsc_core.plugin_api.kinds import KIND_NAMES, PLUGIN_KINDS, PluginKind, plugin_kind
+from dscsc_core.plugin_api.params import Component, Param
+from dscsc_core.plugin_api.run_files import merge_preset, read_toml
 
 ENTRY_POINT_GROUP = PROJECT
 # This package's own distribution: its plugins (the built-ins) keep their names in a clash.
@@ -75,8 +76,6 @@ class PresetInfo:
 
     def read(self, _inside: tuple[str, ...] = ()) -> dict[str, Any]:
         """The preset's settings; a ``base = "name"`` preset's settings come first, the file's own on top."""
-        from .config import merge_preset, read_toml
-
         data = read_toml(self.path)
         base = data.pop("base", None)
         if base is None:
@@ -361,6 +360,10 @@ def _validated(kind: PluginKind, factory: type, provider: str, distribution: str
                           f"but it is not a {kind.base.__name__}")
     if not factory.name:
         raise PluginError(f"plugin '{provider}' registered {factory.__qualname__} without a name")
+    missing = sorted(getattr(factory, "__abstractmethods__", ()))
+    if missing:
+        raise PluginError(f"plugin '{provider}' registered {kind.name} '{factory.name}' without its "
+                          f"{', '.join(missing)} method (every {kind.base.__name__} implements it)")
     return ComponentInfo(kind.name, factory.name, factory, provider, distribution, version)
 
 

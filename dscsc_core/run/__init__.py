@@ -1,0 +1,1 @@
+"""One run: resolving its configuration, preparing and executing it, and the files it writes."""
