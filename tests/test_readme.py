@@ -1,4 +1,4 @@
-"""The README's promises: its plugin example works and CI runs its test command."""
+"""The README's promises: its plugin example works, CI runs its test command, its links land."""
 
 import re
 import types
@@ -32,3 +32,12 @@ def test_readme_miner_example_registers_and_runs():
 def test_ci_runs_the_readme_test_command():
     test_command = next(block.strip() for block in _code_blocks("bash") if "pytest" in block)
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_and_docs_link_only_to_files_that_exist():
+    """The README is short and sends readers to docs/ for the details: every relative link must land."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = [f"{page.relative_to(ROOT)} -> {target}" for page in pages
+              for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
+              if "://" not in target and not (page.parent / target).exists()]
+    assert not broken, broken
