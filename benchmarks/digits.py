@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/digits.py [--seeds 3] [--threads 2] [--clusterers dsc-post,spectral]
 
-Prints a Markdown table (mean ± std over seeds, final epoch) to paste into the README and docs/.
+Prints a Markdown table (mean ± std over seeds, final epoch) to paste into docs/benchmarks.md.
 Targets: ACC >= 0.82 and under 120 s per run on 2 CPU cores.
 """
 

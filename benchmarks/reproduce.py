@@ -5,6 +5,7 @@ Usage:
                                    [--seeds 5] [--sweep-seeds 5] [--records benchmarks/records]
                                    [--runs bench-runs] [--threads 2]
     python benchmarks/reproduce.py --report-only      # re-render docs/results.md from stored runs
+    python benchmarks/reproduce.py --check            # list the table rows with no stored run (exit 1 if any)
 
 Suites: ``shallow`` (the shallow baselines of Tables 2 and 3, one deterministic run per solver and
 dataset), ``dscnet-l1`` (DSCNet-L1), ``ae-ssc`` (SSC on the Stage I autoencoder's features),
@@ -51,6 +52,9 @@ from dscsc_core.training.checkpoint import TrainingInterrupted, stop_requests
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
 REFERENCE = HERE / "reference-dscnet.toml"
+# The hand-written part of docs/results.md, and the dated lab notebook it links to (never appended to the page).
+DIFFERENCES = HERE / "results-differences.md"
+NOTEBOOK = HERE / "notebook.md"
 CLUSTERERS = ("spectral", "dsc-post")
 # The paper's five datasets: the DSCSC preset of each and the DSC-Net recipe it builds on.
 MAIN_DATASETS = ("orl", "yaleb-2432", "umist", "mnist1000", "coil20")
@@ -104,6 +108,16 @@ SHALLOW_METHODS = (
     ("SSC-OMP", "ssc-omp", {}), ("KSSC", "kssc", {}),
 )
 SHALLOW_SEEDS = range(1)
+# Methods whose C is sparse by construction: SSC, EnSC and KSSC solve an l1 (elastic-net) program, SSC-OMP keeps
+# k greedy atoms per sample, AE+SSC is SSC on the autoencoder's features. DSC-Net's post-processing (`dsc-post`:
+# SVD of C, d·K+1 directions, a power of the normalised rows) is built for the dense C a self-expression layer
+# learns, and on most datasets it turns a sparse one into near-chance labels, so the paper-layout tables print
+# "n/a" for these methods under `dsc-post`. The list is declared from what each method computes, never from its
+# scores (on MNIST-1000 some of them score well with it); the `spectral` tables hold their numbers.
+SPARSE_C_METHODS = ("SSC", "EnSC", "SSC-OMP", "KSSC", "AE+SSC")
+DENSE_POST_NOTE = ("n/a: `dsc-post` is built for the dense C a self-expression layer learns, not for the sparse C "
+                   f"of {', '.join(SPARSE_C_METHODS[:-1])} and {SPARSE_C_METHODS[-1]}, so they are not scored "
+                   "with it; for them read the `spectral` table.")
 S2CONVSCN_OF = {name: preset.replace("dscnet-", "s2convscn-") for name, preset in DSCNET_OF.items()}
 DASC_OF = {name: preset.replace("dscnet-", "dasc-") for name, preset in DSCNET_OF.items()}
 # Table 4 of the paper (ORL, ACC / NMI %): its rows, as presets and the overrides that remove a module.
@@ -119,6 +133,46 @@ TABLE4_UMIST = (
     ("umist Augmentation+DRH", "umist", {"beta": 0.0}, None),
     ("umist Augmentation+DRH+SCH", "umist", {}, None),
 )
+
+
+# The suites whose cases are rows of Tables 2 and 3 (method x dataset), and the table the other suites fill:
+# how `--check` names a row that has no stored record.
+PAPER_TABLE_SUITES = ("shallow", "dscnet-l1", "ae-ssc", "s2convscn", "dasc", "dscnet", "main")
+SUITE_TABLES = {"parity": "Parity", "dscnet-as-reference": "Parity", "precision": "Precision", "table4": "Table 4",
+                "table4-umist": "Table 4 on UMIST", "fig3": "Figure 3"}
+
+
+def suite_seeds(suite: str, seeds: range, sweep_seeds: range) -> range:
+    """The seeds a suite runs: Figure 3 its own count, the deterministic shallow solvers one."""
+    return {"fig3": sweep_seeds, "shallow": SHALLOW_SEEDS}.get(suite, seeds)
+
+
+def table_row(suite: str, case: str) -> str:
+    """The table and row of the page that a suite's case fills."""
+    if suite in PAPER_TABLE_SUITES:
+        dataset_of = {preset: name for name, preset in DSCNET_OF.items()}
+        method, dataset = {"dscnet": ("DSCNet-L2", dataset_of.get(case, case)),
+                           "main": ("DSCSC", case)}.get(suite, case.rpartition(" ")[::2])
+        table = next((title for title, names in PAPER_TABLE_DATASETS.items() if dataset in names), "Tables 2 and 3")
+        return f"{table}, {dataset}: {method}"
+    return f"{SUITE_TABLES.get(suite, suite)}: {case}"
+
+
+def missing_rows(registry: Registry, all_suites, store: RecordStore, names, seeds: range,
+                 sweep_seeds: range) -> tuple[list[str], int]:
+    """One line per table row (a suite's case) with no stored record for some seed it needs, for the presets
+    as they stand; and how many rows were checked."""
+    lines, checked = [], 0
+    for suite in names:
+        wanted = suite_seeds(suite, seeds, sweep_seeds)
+        for case in all_suites[suite]:
+            checked += 1
+            fingerprint = case.fingerprint(registry)
+            absent = [str(seed) for seed in wanted if store.find(case, fingerprint, seed) is None]
+            if absent:
+                lines.append(f"{table_row(suite, case.name)}: no stored record for seed{'s' * (len(absent) > 1)} "
+                             f"{', '.join(absent)} (suite {suite}, case '{case.name}', fingerprint {fingerprint[:12]})")
+    return lines, checked
 
 
 def preset_case(registry: Registry, name: str, overrides: dict | None = None, label: str | None = None,
@@ -421,17 +475,19 @@ def method_rows(records, dscnet_records, main_records, clusterer: str) -> dict[s
     return rows
 
 
-def paper_layout_table(rows, datasets) -> list[str]:
-    """One of the paper's Tables 2/3: per dataset, our mean ± std beside the paper's number."""
+def paper_layout_table(rows, datasets, clusterer: str = "spectral") -> list[str]:
+    """One of the paper's Tables 2/3: per dataset, our mean ± std beside the paper's number ("n/a" for a
+    sparse-C method under `dsc-post`, see SPARSE_C_METHODS)."""
     head = "| method | " + " | ".join(f"{d} ACC % (paper) | {d} NMI % (paper) | {d} runs, s / run" for d in datasets)
     lines = [head + " |", "|---" * (1 + 3 * len(datasets)) + "|"]
     for method, paper in PAPER_TABLES.items():
+        not_applicable = clusterer == "dsc-post" and method in SPARSE_C_METHODS
         cells = []
         for dataset in datasets:
             ours = rows.get(method, {}).get(dataset)
             printed = paper.get(dataset, (None, None))
             for index, metric in enumerate(("acc", "nmi")):
-                mine = cell(ours, metric) if ours else "not run"
+                mine = "n/a" if not_applicable else cell(ours, metric) if ours else "not run"
                 theirs = f"{printed[index]:.2f}" if printed[index] is not None else "—"
                 cells.append(f"{mine} ({theirs})")
             cells.append(f"{len(ours.seeds)}, {ours.seconds:.0f}" if ours else "-")
@@ -444,7 +500,9 @@ def paper_tables(baseline_records, dscnet_records, main_records) -> list[str]:
     for clusterer in CLUSTERERS:
         rows = method_rows(baseline_records, dscnet_records, main_records, clusterer)
         for title, datasets in PAPER_TABLE_DATASETS.items():
-            lines += [f"### {title}, clusterer `{clusterer}`", "", *paper_layout_table(rows, datasets), ""]
+            note = [DENSE_POST_NOTE, ""] if clusterer == "dsc-post" else []
+            lines += [f"### {title}, clusterer `{clusterer}`", "", *paper_layout_table(rows, datasets, clusterer), "",
+                      *note]
     return lines
 
 
@@ -474,9 +532,11 @@ def plot_sweep(points, path: Path) -> bool:
 
 
 def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: range, command: str, machine: str,
-           output: Path) -> str:
-    def records(suite: str, suite_seeds: range = seeds):
-        return stored(registry, store, all_suites[suite], suite_seeds)
+           output: Path, options: str = "") -> str:
+    """The page. ``options`` are the command-line options that select what it shows (seeds, datasets), for the
+    commands of its "How to regenerate" section."""
+    def records(suite: str, wanted: range = seeds):
+        return stored(registry, store, all_suites[suite], wanted)
 
     configs = {preset: resolve_config(registry, *Recipe(preset).layers(registry))
                for preset in (*DSCNET_OF.values(), *DSCNET_OF)}
@@ -484,14 +544,16 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
     precisions = {preset: config.precision for preset, config in configs.items()}
     reference = reference_figures()
     main_records, dscnet_records = records("main"), records("dscnet")
-    notes = HERE / "results-notes.md"
     parts = [
         "# Reproduction results", "",
-        "Generated by `benchmarks/reproduce.py` from stored runs; do not edit by hand (notes come from "
-        "`benchmarks/results-notes.md`, the reference implementation's figures from "
+        "Generated by `benchmarks/reproduce.py` from stored runs; do not edit by hand (\"Where we differ from the "
+        f"paper\" comes from `benchmarks/{DIFFERENCES.name}`, the reference implementation's figures from "
         "`benchmarks/reference-dscnet.toml`). Mean ± sample std over seeds 0..N-1, final epoch, never a best run "
         "or best epoch. Both clusterers score the same learned C.", "",
-        f"- Command: `{command}`", f"- Machine: {machine}", "",
+        f"- Command: `{command}`", f"- Machine: {machine}",
+        f"- The dated lab notebook behind these numbers: [benchmarks/{NOTEBOOK.name}](../benchmarks/{NOTEBOOK.name})",
+        "",
+        *differences_section(),
         *parity_section(dscnet_records, records("parity") + records("dscnet-as-reference"), reference, own_stage1),
         *main_section(registry, main_records, dscnet_records),
         *every_method_section(records("shallow", SHALLOW_SEEDS) + records("dscnet-l1") + records("ae-ssc")
@@ -500,10 +562,39 @@ def render(registry, all_suites, store: RecordStore, seeds: range, sweep_seeds: 
         *precision_section(main_records, records("precision"), precisions),
         *table4_sections(records("table4"), records("table4-umist")),
         *sweep_section(records("fig3", sweep_seeds), output.parent / "figures" / "orl-k-sweep.png"),
+        *regenerate_section(options),
     ]
-    if notes.exists():
-        parts += [notes.read_text().strip(), ""]
     return "\n".join(parts)
+
+
+def differences_section() -> list[str]:
+    """The hand-written part of the page: where and why our numbers differ from the paper's."""
+    return [DIFFERENCES.read_text().strip(), ""] if DIFFERENCES.is_file() else []
+
+
+def regenerate_section(options: str) -> list[str]:
+    script = "python benchmarks/reproduce.py"
+    options = f" {options}" if options else ""
+    return [
+        "## How to regenerate these tables", "",
+        "Re-render this page from the stored records in `benchmarks/records/` (no training, seconds), and list "
+        "every table row that has no stored record for the presets as they stand (one line each, exit status 1; "
+        "a changed preset setting moves its fingerprint and leaves its rows without records):", "",
+        "```bash",
+        f"{script} --report-only{options}",
+        f"{script} --check{options}",
+        "```", "",
+        "Re-run rows: point `DSCSC_DATA` (or `--data-root`) at the benchmark files ([data.md](data.md)) and name "
+        "the suites and datasets; finished runs are reused, each new one leaves a record under "
+        "`benchmarks/records/` (commit it), and Ctrl-C stops after the current step, the same command continuing "
+        "from there:", "",
+        "```bash",
+        "python benchmarks/reproduce.py --suite main,dscnet --datasets umist --seeds 5 --threads 1",
+        "python benchmarks/reproduce.py --suite shallow,dscnet-l1 --datasets orl,umist --threads 1",
+        "python benchmarks/reproduce.py --threads 1          # every suite on every dataset",
+        "```", "",
+        "The suites and what each measures: [benchmarks.md](benchmarks.md).", "",
+    ]
 
 
 def parity_section(dscnet_records, as_read_records, reference: dict, own_stage1) -> list[str]:
@@ -540,7 +631,7 @@ def every_method_section(baseline_records, dscnet_records, main_records) -> list
         "the `dscnet-*` recipe, DSCNet-L1 the same with `--regularizer l1`, AE+SSC is `ssc` on the features of "
         "the recipe's Stage I autoencoder (`--solver ssc --solver-input features`), S2ConvSCN the `s2convscn-*` "
         "presets (L1: `--regularizer l1`), DASC the `dasc-*` presets, DSCSC the main presets. "
-        "\"not run\": no stored run yet (see the notes).", "",
+        "\"not run\": no stored run yet (see the notebook).", "",
         *paper_tables(baseline_records, dscnet_records, main_records),
     ]
 
@@ -566,9 +657,9 @@ def precision_section(main_records, precision_records, precisions: dict[str, str
     return ["## Precision: the Yale B preset in bf16 and in fp32", "",
             "`precision = \"bf16\"` runs the encoder and decoder under bfloat16 autocast; C, the head and every "
             "loss stay fp32. Each run trains its own Stage I in its precision. Seconds are the records' own "
-            "(threads and what else ran: see the notes). The five bf16 records were re-run on 2026-12-01, when "
+            "(threads and what else ran: see the notebook). The five bf16 records were re-run on 2026-12-01, when "
             "a Stage I beside a non-default head took the default head's shuffles (\"Stage I shared across "
-            "head sizes\" in the notes).",
+            "head sizes\" in the notebook).",
             "", *lines, ""]
 
 
@@ -601,32 +692,49 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--check", action="store_true",
+                        help="run nothing, render nothing: list every table row of --suite without a stored record "
+                             "for the presets as they stand (exit status 1 if there is one)")
     parser.add_argument("--output", type=Path, default=DOCS / "results.md")
     args = parser.parse_args()
+    names = [suite for suite in args.suite.split(",") if suite]
+    if unknown := [suite for suite in names if suite not in DEFAULT_SUITES]:
+        parser.error(f"unknown suite {', '.join(unknown)}; choose from {', '.join(DEFAULT_SUITES)}")
     use_cpu_threads(args.threads)
     registry = load_registry(strict=True)
     all_suites = suites(registry, [d for d in args.datasets.split(",") if d], args.data_root)
     seeds, sweep_seeds = range(args.seeds), range(args.sweep_seeds)
+
+    if args.check:
+        missing, checked = missing_rows(registry, all_suites, RecordStore(args.records), names, seeds, sweep_seeds)
+        print("\n".join(missing) if missing else
+              f"all {checked} table rows of suites {','.join(names)} have their stored records under {args.records} "
+              f"(seeds 0-{args.seeds - 1}{f', Figure 3 seeds 0-{args.sweep_seeds - 1}' * ('fig3' in names)})",
+              flush=True)
+        if missing:
+            sys.exit(f"{len(missing)} of {checked} table rows have no stored record for the presets as they stand: "
+                     "re-run them (--suite ... --datasets ...) or restore the settings they were run with")
+        return
 
     def progress(record, reused):
         print(record.progress_line(reused), flush=True)
 
     if not args.report_only:
         with stop_requests() as stop:
-            for suite in args.suite.split(","):
-                suite_seeds = {"fig3": sweep_seeds, "shallow": SHALLOW_SEEDS}.get(suite, seeds)
+            for suite in names:
                 try:
-                    run_bench(registry, all_suites[suite], suite_seeds, CLUSTERERS, args.runs, on_record=progress,
-                              should_stop=stop.is_set, records_folder=args.records)
+                    run_bench(registry, all_suites[suite], suite_seeds(suite, seeds, sweep_seeds), CLUSTERERS,
+                              args.runs, on_record=progress, should_stop=stop.is_set, records_folder=args.records)
                 except TrainingInterrupted as stopped:
                     sys.exit(f"stopped: {stopped}; the same command continues it")
-    command = (f"python benchmarks/reproduce.py --seeds {args.seeds} --sweep-seeds {args.sweep_seeds} "
-               f"--datasets {args.datasets}")
+    options = (f"--seeds {args.seeds} --sweep-seeds {args.sweep_seeds} --datasets {args.datasets} "
+               f"--threads {args.threads}")
+    command = f"python benchmarks/reproduce.py {options}"
     store = RecordStore(args.records)
     if not len(store):
         sys.exit(f"no run records under {args.records}: nothing to render ({args.output} left as it is)")
     text = render(registry, all_suites, store, seeds, sweep_seeds, command, machine_line(args.threads),
-                  args.output)
+                  args.output, options)
     args.output.write_text(text)
     print(f"wrote {args.output}")
 

@@ -1,4 +1,4 @@
-"""The README's promises: its plugin example works and CI runs its test command."""
+"""The README's promises: its plugin example works, CI runs its test command, its links land."""
 
 import re
 import types
@@ -38,3 +38,12 @@ def test_ci_builds_its_own_environment_and_lists_the_versions_it_tested():
     script = (ROOT / ".ci" / "run").read_text()
     assert "python -m venv" in script and "activate" in script
     assert script.index(".ci/versions.py") < script.index("python -m pytest")
+
+
+def test_readme_and_docs_link_only_to_files_that_exist():
+    """The README is short and sends readers to docs/ for the details: every relative link must land."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = [f"{page.relative_to(ROOT)} -> {target}" for page in pages
+              for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
+              if "://" not in target and not (page.parent / target).exists()]
+    assert not broken, broken

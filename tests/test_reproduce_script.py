@@ -139,6 +139,12 @@ def test_report_from_stored_runs(tmp_path):
     assert "### Table 2, clusterer `dsc-post`" in text and "### Table 3, clusterer `spectral`" in text
     # A single run shows no spread; two equal seeds do show their measured ± 0.00.
     assert "| SSC | 65.00 (67.00) | 65.00 (82.06) | 1, 61 |" in text
+    # A sparse-C method is not scored by DSC-Net's post-processing: "n/a" there, its number under spectral.
+    post = text[text.index("### Table 2, clusterer `dsc-post`"):]
+    spectral = text[text.index("### Table 2, clusterer `spectral`"):text.index("### Table 2, clusterer `dsc-post`")]
+    assert "| SSC | n/a (67.00) | n/a (82.06) | 1, 61 |" in post and "| SSC | 65.00 (67.00) |" in spectral
+    assert "| KSSC | n/a (71.43) | n/a (80.70) | - |" in post and "| DSCSC | 85.00 ± 7.07 (90.75) |" in post
+    assert "n/a: `dsc-post` is built for the dense C" in post
     assert "| DSCNet-L1 | 70.00 ± 0.00 (85.50) |" in text
     assert "| DSCNet-L2 | 75.00 ± 0.00 (86.00) |" in text and "| DSCSC | 85.00 ± 7.07 (90.75) |" in text
     assert "| KSSC | not run (71.43) | not run (80.70) | - |" in text
@@ -146,6 +152,12 @@ def test_report_from_stored_runs(tmp_path):
     assert "| orl | the same, images as DSC-Net reads them | 2 |" in text
     assert "- orl: the same ACC and NMI (to the reported 0.01 %) as the reference on 1 of 2 seeds" in text
     assert "Machine:" in text and "Command:" in text
+    # A page a user reads: why the numbers differ, how to regenerate them, and a link to the dated notebook
+    # (never the notebook itself).
+    assert "## Where we differ from the paper, and why" in text
+    assert "## How to regenerate these tables" in text and "python benchmarks/reproduce.py --check --seeds 2" in text
+    assert "[benchmarks/notebook.md](../benchmarks/notebook.md)" in text
+    assert "## Parity from scratch" not in text
     assert (tmp_path / "figures" / "orl-k-sweep.png").is_file()
     assert "![ACC versus k on ORL](figures/orl-k-sweep.png)" in text
 
@@ -184,23 +196,45 @@ def test_time_table_holds_a_preset_to_its_quiet_timing_only_for_the_stage_one_it
     assert "| orl | 2 min | 1.7 min | - | yes |" in reproduce.time_table(records, in_bf16, {"orl": (2000, 100)})
 
 
-def test_committed_records_fill_every_row_of_tables_2_and_3(tmp_path):
-    """The committed records still answer the presets as they stand: a setting whose change moves a
-    fingerprint orphans its records, and the report would print "not run" where numbers were."""
-    output = tmp_path / "results.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--report-only", "--seeds", "5",
-                    "--output", str(output)], check=True, cwd=tmp_path, capture_output=True)
-    text = output.read_text()
-    layout = text[text.index("## Tables 2 and 3 in the paper's layout"):text.index("## Time per seed")]
-    rows = [line.split(" | ") for line in layout.splitlines() if line.startswith("| ") and "---" not in line
-            and not line.startswith("| method")]
-    shallow = {"LRSC", "SSC", "EnSC", "EDSC", "LSR", "LRR", "SSC-OMP", "KSSC"}
-    assert len(rows) == 4 * 15  # two clusterers x Tables 2 and 3, fifteen methods each
-    unfilled = [row[0].strip("| ") for row in rows if any("not run" in cell for cell in row)]
-    assert not unfilled, f"no stored run for {sorted(set(unfilled))}: re-run them or restore their fingerprints"
-    for row in rows:
-        method, runs = row[0].strip("| "), [cell.split(",")[0] for cell in row[3::3]]
-        assert set(runs) == ({"1"} if method in shallow else {"5"}), (method, runs)
+def run_check(records: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), "--check",
+                           "--records", str(records), *options], capture_output=True, text=True, cwd=records)
+
+
+def test_check_names_every_table_row_without_a_stored_record(tmp_path):
+    """`--check` answers from the records alone whether every row of the tables has its runs for the presets
+    as they stand: a setting change that moves a fingerprint leaves its rows without records, named one a line."""
+    from dscsc_core.plugin_api.registry import load_registry
+
+    suites = benchmark_script("reproduce").suites(load_registry(strict=True), ["orl"], None)
+    for seed in (0, 1):
+        fake_record(tmp_path, by_name(suites["main"], "orl"), seed, 0.8)
+        fake_record(tmp_path, by_name(suites["dscnet"], "dscnet-orl"), seed, 0.75)
+    for case in suites["shallow"]:
+        if case.name != "KSSC orl":
+            fake_record(tmp_path, case, 0, 0.6)
+    options = ("--suite", "main,dscnet,shallow", "--datasets", "orl", "--seeds", "2")
+    done = run_check(tmp_path, *options)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stdout.splitlines() == [line for line in done.stdout.splitlines() if "KSSC" in line]  # only that row
+    assert "Table 2, orl: KSSC: no stored record for seed 0 (suite shallow, case 'KSSC orl'" in done.stdout
+    assert "1 of 10 table rows have no stored record" in done.stderr
+    # A seed short: the row is named with the seeds it lacks.
+    short = run_check(tmp_path, "--suite", "main", "--datasets", "orl", "--seeds", "3")
+    assert short.returncode != 0 and "Table 2, orl: DSCSC: no stored record for seed 2 (suite main" in short.stdout
+    # Every row the selection needs is there: exit 0 and one line.
+    fake_record(tmp_path, by_name(suites["shallow"], "KSSC orl"), 0, 0.6)
+    done = run_check(tmp_path, *options)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1
+    assert done.stdout.startswith("all 10 table rows of suites main,dscnet,shallow")
+    # Nothing renders or trains under --check: the folder holds the records and nothing else.
+    assert not (tmp_path / "results.md").exists() and not (tmp_path / "bench-runs").exists()
+
+
+def test_check_refuses_an_unknown_suite(tmp_path):
+    done = run_check(tmp_path, "--suite", "mian")
+    assert done.returncode == 2 and "unknown suite mian" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_precision_suite_runs_the_yale_b_preset_in_its_other_precision_and_pairs_it_seed_by_seed(tmp_path):

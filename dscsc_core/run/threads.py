@@ -4,7 +4,7 @@ SciPy and scikit-learn use (clustering).
 Both change a seed's numbers. torch's thread count changes the summation order of training, and the BLAS
 thread count changes the spectral embedding by rounding noise. The ``discretize`` step of DSC-Net's
 clustering can turn that noise into another labelling: the same UMIST C reads 71.04 % with one BLAS thread
-and 75.83 % with two (docs/results.md, "Threads"). So a stored number is reproducible only with both pools at
+and 75.83 % with two (benchmarks/notebook.md, "Threads"). So a stored number is reproducible only with both pools at
 its thread count, and ``threads`` sets both.
 """
 
