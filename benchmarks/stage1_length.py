@@ -34,6 +34,7 @@ from dscsc_core.run.pipeline import prepare, resolve_config
 from dscsc_core.run.recipe import Recipe
 from dscsc_core.run.threads import use_cpu_threads
 from dscsc_core.training.checkpoint import Checkpoint
+from dscsc_core.training.lifecycle import Checkpointing
 from dscsc_core.training.trainer import Trainer
 
 
@@ -47,7 +48,7 @@ def stage1_snapshots(run, lengths: list[int]) -> tuple[dict[int, Checkpoint], fl
         if state.stage == "pretrain" and state.epoch in lengths:
             snapshots[state.epoch] = copy.deepcopy(state)  # the state dicts reference live tensors
 
-    trainer = _trainer(run, config, checkpointer=keep)
+    trainer = _trainer(run, config, checkpointing=Checkpointing(save=keep, every=config.checkpoint_every))
     start = time.perf_counter()
     trainer.fit(run.data.images, run.n_clusters)
     return snapshots, time.perf_counter() - start

@@ -37,8 +37,10 @@ from dscsc_core.run.results import RunResult, RunTimings, Scored, StageOneUse
 from dscsc_core.run.threads import blas_threads, cpu_threads
 from dscsc_core.settings import TrainingConfig
 from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
+from dscsc_core.training.lifecycle import Checkpointing
+from dscsc_core.training.result import STAGE1_STORED_S, TrainingResult
 from dscsc_core.training.stage1_cache import StageOneCache
-from dscsc_core.training.trainer import STAGE1_STORED_S, EpochCallback, Trainer, TrainingResult
+from dscsc_core.training.trainer import EpochCallback, Trainer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -180,8 +182,10 @@ def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: P
     return Trainer(
         training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
         device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
-        checkpointer=(lambda state: _save_checkpoint(state, checkpoint)) if checkpoint is not None else None,
-        should_stop=should_stop, fingerprint=key, settings=config.to_dict(),
+        checkpointing=Checkpointing(
+            save=(lambda state: _save_checkpoint(state, checkpoint)) if checkpoint is not None else None,
+            should_stop=should_stop or (lambda: False), every=training.checkpoint_every, fingerprint=key,
+            settings=config.to_dict()),
         pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
         objective=parts.get("objective"),
     )

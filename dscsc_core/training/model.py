@@ -56,7 +56,7 @@ class DSCSCNetwork(nn.Module):
         self.head = projection_head(parts.latent_dim, head_hidden, head_dim)
         self.latent_dim = parts.latent_dim
         self.self_expression: SelfExpression | None = None
-        # The modules a training objective trains with the network (S2ConvSCN's classifier), when it has any:
+        # The modules a training objective trains with the network, when it has any:
         # in the network, they are optimised and checkpointed with it.
         self.objective: nn.ModuleList | None = None
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,8 +19,9 @@ from dscsc_core.plugin_api.interfaces import (
     TrainingObjective,
 )
 from dscsc_core.settings import TrainingConfig
-from dscsc_core.training.checkpoint import Checkpoint, StageOne, TrainingInterrupted
+from dscsc_core.training.checkpoint import Checkpoint, StageOne
 from dscsc_core.training.host_memory import freed_memory_kept
+from dscsc_core.training.lifecycle import Checkpointing, StageClock
 from dscsc_core.training.losses import (
     LOSS_TERMS,
     default_alpha,
@@ -31,49 +31,16 @@ from dscsc_core.training.losses import (
     sem_loss,
     weighted_total,
 )
-from dscsc_core.training.model import DSCSCNetwork, head_fits, projection_head
+from dscsc_core.training.model import DSCSCNetwork
 from dscsc_core.training.precision import reproducible_fp32
-
-# The head a "drh" Stage I is trained beside, whatever the run's own (see Trainer._default_head_stream).
-DEFAULT_HEAD = (TrainingConfig().head_hidden, TrainingConfig().head_dim)
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    stage: str  # "pretrain" (Stage I) or "finetune" (Stage II)
-    epoch: int  # 1-based
-    total: int
-    losses: dict[str, float]
-    scores: dict[str, float] | None = None  # e.g. ACC/NMI of the current C, at evaluation epochs
-
-
-@dataclass
-class TrainingResult:
-    coef: np.ndarray
-    embedding: np.ndarray
-    history: list[EpochReport] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    alpha: float = 0.0
-    gamma: float = 0.0
-    pretrain_epochs_run: int = 0
-    # Mean squared norm of the encoder features at the end of Stage I and after Stage II: a
-    # label-free sign of Stage II shrinking (collapsing) the features.
-    feature_scale: dict[str, float] = field(default_factory=dict)
-    dead_starts: int = 0  # initial weights redrawn because the encoder got no gradient (see Trainer._live_network)
-
-    @property
-    def stage1_reused(self) -> bool:
-        """Whether Stage I was restored from a stored run (its cost is then in the timings, checkpoints too)."""
-        return STAGE1_STORED_S in self.timings
-
+from dscsc_core.training.result import EpochReport, TrainingResult
+from dscsc_core.training.stage1_reuse import StageOneReuse
 
 EpochCallback = Callable[[EpochReport], None]
 Evaluator = Callable[[np.ndarray], dict[str, float]]
 
 # Initial weights are drawn at most this many times while the autoencoder starts dead.
 MAX_INITIAL_DRAWS = 10
-# The timings key holding what a reused (stored) Stage I cost when it ran.
-STAGE1_STORED_S = "stage1_stored_s"
 
 
 def _check_finite(losses: dict[str, torch.Tensor], stage: str, epoch: int, fed_by: dict[str, str]) -> None:
@@ -130,10 +97,7 @@ class Trainer:
         device: torch.device | str = "cpu",
         on_epoch: EpochCallback | None = None,
         evaluate: Evaluator | None = None,
-        checkpointer: Callable[[Checkpoint], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        fingerprint: str = "",
-        settings: dict | None = None,
+        checkpointing: Checkpointing | None = None,
         pseudo_labeler: Callable[[np.ndarray], np.ndarray] | None = None,
         objective: TrainingObjective | None = None,
     ):
@@ -145,18 +109,12 @@ class Trainer:
         self.device = torch.device(device)
         self.on_epoch = on_epoch or (lambda report: None)
         self.evaluate = evaluate
-        self.checkpointer = checkpointer
-        self.should_stop = should_stop or (lambda: False)
-        self.fingerprint = fingerprint
-        self.settings = settings or {}
+        self.checkpointing = checkpointing or Checkpointing()
         # Extra Stage II terms beside Algorithm 1's; C -> labels (the run's clusterer) for one that reads them.
         self.objective = objective
         self.pseudo_labeler = pseudo_labeler
-        # The stage now training and when it started: a checkpoint adds its seconds so far, so a
-        # resumed run's timings count every session, the interrupted one too.
-        self._clock: tuple[str, float] = ("", 0.0)
-        # Where a default-sized head's draw leaves the generator, for a "drh" Stage I beside another head.
-        self._default_head_state: torch.Tensor | None = None
+        self._clock = StageClock()
+        self._stage1 = StageOneReuse(config)
 
     @property
     def _fed_by(self) -> dict[str, str]:
@@ -184,7 +142,7 @@ class Trainer:
     def _fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None, stage1: StageOne | None,
              on_stage1: Callable[[StageOne], None] | None) -> TrainingResult:
         cfg = self.config
-        if stage1 is not None and not self._can_start_from(stage1):
+        if stage1 is not None and not self._stage1.can_start_from(stage1):
             stage1 = None
         torch.manual_seed(cfg.seed)
         # Channels-last lets oneDNN (CPU) and cuDNN (GPU) pick their fast convolution kernels
@@ -202,10 +160,10 @@ class Trainer:
         if resume is None or resume.stage != "finetune":  # else Stage I's weights come back with Stage II's
             self._stage1_into(network, images, x, result, stage1, resume, on_stage1)
             resume = None
-        self._clock = ("finetune_s", time.perf_counter())
+        self._clock.start("finetune_s")
         self._attach_stage2_parts(network, x.shape[0], n_clusters)
         self._finetune(network, x, result, resume)
-        result.timings = self._timings_so_far(result)
+        result.timings = self._clock.so_far(result.timings)
         self._read_out(network, x, result)
         return result
 
@@ -235,7 +193,7 @@ class Trainer:
                      on_stage1: Callable[[StageOne], None] | None) -> None:
         """Stage I's autoencoder in ``network``: restored from a stored Stage I, or trained (resumed)."""
         if stage1 is not None:
-            self._restore_stage1(network, stage1, result)
+            self._stage1.restore(network, stage1, result)
         else:
             self._run_stage1(network, images * self._stage1_scale, result, resume, on_stage1)
         if self._rescales:
@@ -265,8 +223,7 @@ class Trainer:
     # ------------------------------------------------------------------ the network
     def _network(self, x: torch.Tensor) -> DSCSCNetwork:
         parts = self.encoder_plugin.build(tuple(x.shape[1:]))  # the autoencoder is drawn first, then the head
-        if self._borrows_default_head_stream:
-            self._default_head_state = self._state_after_default_head(parts.latent_dim)
+        self._stage1.note_network_drawn(parts.latent_dim)
         network = DSCSCNetwork(parts, self.config.head_hidden, self.config.head_dim)
         return network.to(self.device, memory_format=torch.channels_last)
 
@@ -291,84 +248,18 @@ class Trainer:
     # ------------------------------------------------------------------ Stage I
     def _run_stage1(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                     resume: Checkpoint | None, on_stage1: Callable[[StageOne], None] | None) -> None:
-        self._clock = ("pretrain_s", time.perf_counter())
-        with self._default_head_stream():
+        self._clock.start("pretrain_s")
+        with self._stage1.default_head_stream():
             result.pretrain_epochs_run = self._pretrain(network, x, result, resume)
-            result.timings = self._timings_so_far(result)
+            result.timings = self._clock.so_far(result.timings)
             if on_stage1 is not None:
-                on_stage1(StageOne(
-                    fingerprint="", network={k: v.detach().cpu().clone() for k, v in network.state_dict().items()},
-                    rng=torch.get_rng_state(), cuda_rng=_cuda_rng(),
-                    history=[report.__dict__ for report in result.history],
-                    pretrain_epochs_run=result.pretrain_epochs_run, seconds=result.timings["pretrain_s"],
-                    dead_starts=result.dead_starts,
-                ))
-
-    @property
-    def _borrows_default_head_stream(self) -> bool:
-        """A "drh" Stage I of a run whose head is not the default one (see ``_default_head_stream``)."""
-        cfg = self.config
-        return cfg.pretrain_objective == "drh" and (cfg.head_hidden, cfg.head_dim) != DEFAULT_HEAD
-
-    @contextmanager
-    def _default_head_stream(self) -> Iterator[None]:
-        """Train a "drh" Stage I on the random numbers a network with the default head would train it on.
-
-        Such a Stage I never touches the head, yet its mini-batch shuffles come from the generator the head's
-        initial draw advanced; so a run with another head (DSCSC's on COIL20 and Yale B) trains the Stage I its
-        recipe (default head) trains, and then takes back the random state it drew with its network: exactly
-        what reusing that stored Stage I gives (``_restore_stage1``). A resumed Stage I gets its stream's state
-        back from the checkpoint, and its own state by drawing the network again.
-        """
-        if not self._borrows_default_head_stream:
-            yield
-            return
-        own = torch.get_rng_state(), _cuda_rng()
-        torch.set_rng_state(self._default_head_state)
-        yield
-        _set_rng(*own)
-
-    @staticmethod
-    def _state_after_default_head(latent_dim: int) -> torch.Tensor:
-        """The generator's state once a default-sized head is drawn from where it stands (it stays there)."""
-        with torch.random.fork_rng(devices=[]):
-            projection_head(latent_dim, *DEFAULT_HEAD)
-            return torch.get_rng_state()
-
-    def _can_start_from(self, stage1: StageOne) -> bool:
-        """Whether a stored Stage I is this run's own. One with another head (a "drh" Stage I, shared across
-        head sizes) is, unless its weights were redrawn: a redraw follows the first draw's head, of its own size."""
-        cfg = self.config
-        if head_fits(stage1.network, cfg.head_hidden, cfg.head_dim):
-            return True
-        if cfg.pretrain_objective != "drh":
-            raise ConfigError("the stored Stage I was trained with another head; a Stage I that trains the head "
-                              "is stored by its sizes")
-        return stage1.dead_starts == 0
-
-    def _restore_stage1(self, network: DSCSCNetwork, stage1: StageOne, result: TrainingResult) -> None:
-        cfg = self.config
-        if head_fits(stage1.network, cfg.head_hidden, cfg.head_dim):
-            network.load_state_dict(stage1.network)
-        else:  # a "drh" Stage I stored by a run with another head: the autoencoder is the shared part
-            autoencoder = {key: value for key, value in stage1.network.items() if not key.startswith("head.")}
-            network.load_state_dict({**network.state_dict(), **autoencoder})
-        if not self._borrows_default_head_stream:
-            _set_rng(stage1.rng, stage1.cuda_rng)
-        # else: this run keeps the random state it drew with its network, as its own Stage I hands it back.
-        result.history = [EpochReport(**report) for report in stage1.history]
-        result.pretrain_epochs_run = stage1.pretrain_epochs_run
-        result.dead_starts = stage1.dead_starts
-        result.timings["pretrain_s"] = 0.0
-        # Kept in the timings so that a checkpoint carries it: a run resumed in Stage II still counts the
-        # reused Stage I at what it cost.
-        result.timings[STAGE1_STORED_S] = stage1.seconds
+                on_stage1(self._stage1.snapshot(network, result))
 
     def _pretrain(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
                   resume: Checkpoint | None) -> int:
         cfg = self.config
         optimizer = _adam(network, cfg.pretrain_lr if cfg.pretrain_lr is not None else cfg.lr)
-        first = self._restore(network, optimizer, resume)
+        first = self.checkpointing.restore(network, optimizer, resume)
         recon_history: list[float] = list(resume.recon_history) if resume else []
         with_sch = cfg.pretrain_objective == "drh+sch"
         for epoch in range(first, cfg.pretrain_epochs + 1):
@@ -420,7 +311,7 @@ class Trainer:
         sem = network.self_expression
         assert sem is not None
         optimizer = _adam(network, cfg.lr)
-        first = self._restore(network, optimizer, resume)
+        first = self.checkpointing.restore(network, optimizer, resume)
         if resume is not None and self.objective is not None:
             self.objective.load_state_dict(resume.objective)
         labels = None
@@ -490,37 +381,11 @@ class Trainer:
             term.name: self.objective.term_weight(term, pixel_scale) for term in self.objective.terms if term.weight}
         return weighted_total(terms, self.config, pixel_scale, gamma, extra)
 
-    def _restore(self, network, optimizer, resume: Checkpoint | None) -> int:
-        """Load a checkpoint's weights, optimiser and RNG state; return the first epoch still to run."""
-        if resume is None:
-            return 1
-        network.load_state_dict(resume.network)
-        optimizer.load_state_dict(resume.optimizer)
-        _set_rng(resume.rng, resume.cuda_rng)
-        return resume.epoch + 1
-
-    def _after_epoch(self, stage: str, epoch: int, network, optimizer, result: TrainingResult,
+    def _after_epoch(self, stage: str, epoch: int, network: DSCSCNetwork, optimizer, result: TrainingResult,
                      recon: list[float]) -> None:
-        """Checkpoint every ``checkpoint_every`` epochs, and on a stop request (then stop)."""
-        every, stop = self.config.checkpoint_every, self.should_stop()
-        if self.checkpointer is None or not (stop or (every and epoch % every == 0)):
-            if stop:
-                raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; nothing saved (no output folder)")
-            return
-        self.checkpointer(Checkpoint(
-            stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
-            [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
-            self._timings_so_far(result), _cuda_rng(), self.settings, dict(result.feature_scale),
-            self.objective.state_dict() if self.objective is not None and stage == "finetune" else {},
-        ))
-        if stop:
-            raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
-
-    def _timings_so_far(self, result: TrainingResult) -> dict[str, float]:
-        key, started = self._clock
-        timings = dict(result.timings)
-        timings[key] = timings.get(key, 0.0) + time.perf_counter() - started
-        return timings
+        objective = self.objective.state_dict() if self.objective is not None and stage == "finetune" else {}
+        self.checkpointing.after_epoch(stage, epoch, network, optimizer, result, recon,
+                                       self._clock.so_far(result.timings), objective)
 
     def _step(self, optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
         _check_finite({**terms, "total": total}, stage, epoch, self._fed_by)
@@ -551,13 +416,3 @@ def _encoder_gets_gradient(network: DSCSCNetwork, x: torch.Tensor) -> bool:
     loss = drh_loss([(x, network.decoder(network.encoder(x)))])
     gradients = torch.autograd.grad(loss, weights, allow_unused=True)
     return any(g is not None and bool(g.any()) for g in gradients)
-
-
-def _cuda_rng() -> list[torch.Tensor]:
-    return torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-
-
-def _set_rng(cpu: torch.Tensor, cuda: list[torch.Tensor]) -> None:
-    torch.set_rng_state(cpu)
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)

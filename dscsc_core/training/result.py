@@ -1,0 +1,39 @@
+"""What training hands back: the learned C and features, the loss history, timings and measurements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# The timings key holding what a reused (stored) Stage I cost when it ran.
+STAGE1_STORED_S = "stage1_stored_s"
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    stage: str  # "pretrain" (Stage I) or "finetune" (Stage II)
+    epoch: int  # 1-based
+    total: int
+    losses: dict[str, float]
+    scores: dict[str, float] | None = None  # e.g. ACC/NMI of the current C, at evaluation epochs
+
+
+@dataclass
+class TrainingResult:
+    coef: np.ndarray
+    embedding: np.ndarray
+    history: list[EpochReport] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    alpha: float = 0.0
+    gamma: float = 0.0
+    pretrain_epochs_run: int = 0
+    # Mean squared norm of the encoder features at the end of Stage I and after Stage II: a
+    # label-free sign of Stage II shrinking (collapsing) the features.
+    feature_scale: dict[str, float] = field(default_factory=dict)
+    dead_starts: int = 0  # initial weights redrawn because the encoder got no gradient (see Trainer._live_network)
+
+    @property
+    def stage1_reused(self) -> bool:
+        """Whether Stage I was restored from a stored run (its cost is then in the timings, checkpoints too)."""
+        return STAGE1_STORED_S in self.timings
