@@ -73,3 +73,23 @@ class FolderInUseError(DscscError):
         self.folder, self.holder = folder, holder
         who = f"another dscsc process ({holder})" if holder else "another dscsc process that is starting"
         super().__init__(f"run folder {folder} is in use by {who}; wait for it to end or choose another folder")
+
+
+class FileWriteError(DscscError):
+    """A file or folder dscsc had to write that the operating system refused (permission, full disk, file-size
+    limit, a name too long, a folder that is gone). ``path`` is what could not be written, ``cause`` the
+    system's own words."""
+
+    def __init__(self, path, cause: str):
+        self.path, self.cause = path, cause
+        super().__init__(f"cannot write {path}: {cause}")
+
+
+class DamagedFileError(DscscError):
+    """A file dscsc wrote earlier (a checkpoint, a Stage I cache entry) whose content no longer matches its
+    checksum, or that is not such a file at all."""
+
+
+class DscscWarning(UserWarning):
+    """Something a run works around and goes on (a cache it cannot write, a damaged cache entry it trains
+    again): the library warns, a front end shows it as one line."""

@@ -26,11 +26,13 @@ from dscsc_core.plugin_api.interfaces import (
     Encoder,
     NegativeMiner,
     SelfExpressionRegularizer,
+    StageTwoStep,
+    TrainingObjective,
 )
 from dscsc_core.plugin_api.params import Component
 
 __all__ = ["check_augmentation", "check_clusterer", "check_component", "check_dataset", "check_encoder",
-           "check_miner", "check_regularizer"]
+           "check_miner", "check_objective", "check_regularizer"]
 
 
 def _instance(component: Component | type[Component], base: type[Component]) -> Component:
@@ -120,6 +122,53 @@ def check_regularizer(regularizer: SelfExpressionRegularizer | type[SelfExpressi
     value.backward()
     assert coef.grad is not None and torch.isfinite(coef.grad).all(), f"{regularizer.name}: no usable gradient"
     assert abs(regularizer(torch.zeros(10, 10, device=device)).item()) < 1e-12, f"{regularizer.name}: R(0) must be 0"
+
+
+def check_objective(objective: TrainingObjective | type[TrainingObjective], device: str | torch.device = "cpu") -> None:
+    """Declared terms only, finite scalars on the features' device, a gradient into the features or C from
+    every weighted term it returns, the same terms from the same state, and a state that a checkpoint can
+    carry back (``state_dict`` / ``load_state_dict``)."""
+    objective = _instance(objective, TrainingObjective)
+    check_component(objective)
+    names = [term.name for term in objective.terms]
+    assert names and len(names) == len(set(names)), f"{objective.name}: declare each term once"
+    for term in objective.terms:
+        assert term.meaning and term.fed_by, f"{objective.name}: term '{term.name}' needs its meaning and settings"
+        if term.weight is not None:
+            assert term.weight in objective.config, f"{objective.name}: '{term.name}' is weighed by an undeclared " \
+                                                    f"parameter '{term.weight}'"
+    n, k, dim = 24, 3, 6
+    torch.manual_seed(0)
+    modules = objective.setup(dim, n, k, torch.device(device), 1e-3)
+    assert all(isinstance(module, torch.nn.Module) for module in modules), f"{objective.name}: setup returns modules"
+    saved = objective.state_dict()
+    labels = torch.arange(n, device=device) % k
+
+    def step() -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        features = _random(n, dim, seed=0, device=device).abs().requires_grad_()
+        coef = (_random(n, n, seed=1, device=device) * 0.01).requires_grad_()
+        every = objective.relabel_every
+        terms = objective(StageTwoStep(1, features, coef, labels if every > 0 else None, every > 0))
+        return terms, features, coef
+
+    torch.manual_seed(1)
+    terms, features, coef = step()
+    assert set(terms) <= set(names), f"{objective.name}: undeclared terms {sorted(set(terms) - set(names))}"
+    weighted = [term.name for term in objective.terms if term.weight is not None and term.name in terms]
+    for name in weighted:
+        value = terms[name]
+        assert torch.isfinite(value), f"{objective.name}: term '{name}' is not finite"
+        reaches = value.requires_grad and any(g is not None for g in torch.autograd.grad(
+            value, [features, coef], allow_unused=True, retain_graph=True))
+        assert reaches, f"{objective.name}: term '{name}' reaches neither z nor C"
+    objective.load_state_dict(saved)
+    for module, state in zip(modules, [m.state_dict() for m in modules], strict=True):
+        module.load_state_dict(state)
+    torch.manual_seed(1)
+    again, _, _ = step()
+    assert set(again) == set(terms), f"{objective.name}: the same state gave other terms"
+    assert all(torch.allclose(again[name], terms[name]) for name in terms), \
+        f"{objective.name}: restoring its state_dict did not restore what it computes"
 
 
 def _block_coefficients(sizes=(20, 20, 20), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

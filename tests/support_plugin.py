@@ -28,11 +28,12 @@ class InfImages(NanImages):
 
 class Tiny(DatasetSource):
     name = "tiny"
-    summary = "a handful of random images, labels optional"
+    summary = "a handful of random images (the same on every load), labels optional"
     params = (Param("count", int, 6, "number of images", min=0), Param("labelled", bool, True, "with labels"))
 
     def read(self):
-        images = torch.rand(self.count, 1, 8, 8)
+        # Seeded: the same images on every load, as a file's would be (a resume refuses other data).
+        images = torch.rand(self.count, 1, 8, 8, generator=torch.Generator().manual_seed(self.count))
         labels = np.arange(self.count) % 2 if self.labelled else None
         return Dataset(self.name, images, labels, 2 if self.labelled else None)
 

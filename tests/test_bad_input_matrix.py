@@ -229,7 +229,7 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["run", "--dataset", "mat", "--path", "{tmp}/not-a-mat.mat"], "not-a-mat.mat"),
         (["run", "--plugin", "{tmp}/missing_plugin.py"], "plugin file not found"),
         (["run", "--plugin", "{tmp}/latin_1_plugin.py"], "failed to import"),
-        (["run", "--resume", "{tmp}/checkpoint-dir"], "damaged or not a dscsc checkpoint"),
+        (["run", "--resume", "{tmp}/checkpoint-dir"], "is damaged or not a dscsc file"),
         (["run", "--resume", "{tmp}/empty-folder"], "no checkpoint at"),
     ],
     "bad data": [

@@ -19,9 +19,14 @@ def registry():
     return load_registry(strict=True)
 
 
-def saved(store: RecordStore, case: BenchCase, registry, seed: int = 0, acc: float = 0.5) -> BenchRecord:
+def saved(store: RecordStore, case: BenchCase, registry, seed: int = 0, acc: float = 0.5,
+          data: str | None = "the case's own") -> BenchRecord:
+    """A stored record of ``case`` made on the case's own data (its digest), on other data, or (None) before
+    records carried their data's digest."""
+    if data == "the case's own":
+        data = prepare(resolve_config(registry, *case.layers), registry).data_digest
     scores = {"dsc-post": {"acc": acc, "nmi": acc, "ari": acc, "seconds": 0.1}}
-    record = BenchRecord(case.name, case.group, seed, case.fingerprint(registry), 1.0, scores)
+    record = BenchRecord(case.name, case.group, seed, case.fingerprint(registry), 1.0, scores, data=data)
     store.save(case, record)
     return record
 
@@ -68,6 +73,19 @@ def test_run_bench_trains_only_what_is_missing(registry, tmp_path):
     assert records[1].subspace_fit is not None and 0.0 <= records[1].subspace_fit <= 1.0
     assert records[1].labels is not None and len(records[1].labels) == 200 and set(records[1].labels) <= set(range(5))
     assert len(list((tmp_path / "tiny").glob("seed1-*.json"))) == 1
+
+
+@pytest.mark.parametrize("data", [None, "made on other images"])
+def test_a_record_of_other_data_or_of_unknown_data_is_not_reused(registry, tmp_path, data):
+    case = BenchCase("tiny", (BASE,))
+    saved(RecordStore(tmp_path), case, registry, seed=0, acc=0.25, data=data)
+    seen = []
+    records = run_bench(registry, [case], [0], ["dsc-post"], tmp_path,
+                        on_record=lambda record, reused: seen.append(reused))
+    assert seen == [False] and records[0].scores["dsc-post"]["acc"] != 0.25
+    assert records[0].data == prepare(resolve_config(registry, BASE), registry).data_digest
+    # The run made now replaced the record it could not trust.
+    assert RecordStore(tmp_path).find(case, case.fingerprint(registry), 0, records[0].data) is not None
 
 
 def test_records_can_live_apart_from_the_weights_and_keep_their_labels_on_one_line(registry, tmp_path):

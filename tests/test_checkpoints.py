@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, invoke
 
+from dscsc_core.errors import FileWriteError
 from dscsc_core.run.outputs import CHECKPOINT
 from dscsc_core.run.pipeline import execute, prepare, resolve_config
 from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
@@ -119,7 +120,7 @@ def test_killed_process_resumes_to_the_same_result(tmp_path):
 
 def test_damaged_checkpoint_is_one_line(tmp_path):
     (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
-    assert_one_line_error(invoke("run", "--resume", str(tmp_path)), "damaged or not a dscsc checkpoint")
+    assert_one_line_error(invoke("run", "--resume", str(tmp_path)), "is damaged or not a dscsc file")
 
 
 def test_missing_checkpoint_is_one_line(tmp_path):
@@ -131,7 +132,7 @@ def test_checkpoint_of_another_configuration_is_refused(registry, tmp_path):
         execute(prepare(resolve_config(registry, SETTINGS), registry), checkpoint_dir=tmp_path,
                 should_stop=stop_after(2))
     assert_one_line_error(invoke("run", "--resume", str(tmp_path), "--epochs", "50"),
-                          "different run configuration")
+                          "cannot resume: the checkpoint was made with other settings (epochs differ)")
     state = Checkpoint.load(tmp_path / CHECKPOINT)
     with pytest.raises(CheckpointError):
         execute(prepare(resolve_config(registry, {**SETTINGS, "seed": 4}), registry), resume=state)
@@ -146,7 +147,7 @@ def test_truncated_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(FileWriteError, match="disk full"):
         Checkpoint("pretrain", 2, "abc", {}, {}, good.rng).save(tmp_path / CHECKPOINT)
     assert Checkpoint.load(tmp_path / CHECKPOINT).epoch == 1
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT]

@@ -12,11 +12,12 @@ from dscsc_core.testing import (
     check_dataset,
     check_encoder,
     check_miner,
+    check_objective,
     check_regularizer,
 )
 
 CHECKS = {"miner": check_miner, "encoder": check_encoder, "augmentation": check_augmentation,
-          "regularizer": check_regularizer, "clusterer": check_clusterer}
+          "regularizer": check_regularizer, "clusterer": check_clusterer, "objective": check_objective}
 
 
 def builtins(kind):
@@ -79,3 +80,26 @@ class NoHelp(NegativeMiner):
 def test_broken_plugins_fail_with_the_rule_they_break(check, component, message):
     with pytest.raises(AssertionError, match=message):
         check(component)
+
+
+def test_the_objective_check_catches_an_undeclared_term_and_a_term_that_trains_nothing():
+    from dscsc_core import ObjectiveTerm, TrainingObjective
+
+    class Undeclared(TrainingObjective):
+        name, summary = "undeclared", "returns a term it never declared"
+        params = (Param("weight", float, 1.0, "weight"),)
+        terms = (ObjectiveTerm("declared", "a term", "objective.weight", weight="weight"),)
+
+        def losses(self, step):
+            return {"other": step.coef.abs().sum()}
+
+    class Detached(Undeclared):
+        name, summary = "detached", "a weighted term without a gradient"
+
+        def losses(self, step):
+            return {"declared": step.coef.detach().abs().sum()}
+
+    with pytest.raises(Exception, match="does not declare"):
+        check_objective(Undeclared)
+    with pytest.raises(Exception, match="reaches neither z nor C"):
+        check_objective(Detached)

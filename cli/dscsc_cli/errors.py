@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from dscsc_core.errors import DscscError
+from dscsc_core.errors import DscscError, DscscWarning
 
 try:  # Typer >= 0.26 vendors click; the usage errors of that click derive from TyperException
     from typer import TyperException as UsageProblem
@@ -39,9 +40,28 @@ def cli_message(error: DscscError) -> str:
 
 
 @contextlib.contextmanager
+def library_warnings_as_lines():
+    """The library's warnings (``DscscWarning``: a cache it cannot write, a damaged entry it trains again) as one
+    ``warning:`` line each on stderr, as they happen; other warnings keep Python's own display."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def one_line(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DscscWarning):
+                typer.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = one_line
+        warnings.simplefilter("always", DscscWarning)
+        yield
+
+
+@contextlib.contextmanager
 def report_errors():
     try:
-        yield
+        with library_warnings_as_lines():
+            yield
     except DscscError as error:
         typer.echo(f"error: {cli_message(error)}", err=True)
         raise typer.Exit(getattr(error, "exit_code", USAGE_EXIT)) from None

@@ -19,7 +19,7 @@ from typing import Any
 
 from dscsc_core.errors import DataError
 from dscsc_core.evaluation.tuning import Criterion
-from dscsc_core.files import atomic_write_text
+from dscsc_core.files import atomic_write_text, make_folder
 from dscsc_core.metrics import SCORES
 from dscsc_core.plugin_api.registry import Registry
 from dscsc_core.run.identity import record_fingerprint, settings_fingerprint, solves_pixels
@@ -65,6 +65,9 @@ class BenchRecord:
     labels: list[int] | None = None
     # Seconds per full-batch step of each stage (Stage I as it cost when it ran, also when reused).
     step_seconds: dict[str, float] = field(default_factory=dict)
+    # Digest of the images and labels the run was made on (``identity.data_digest``); None in records made
+    # before 2026-12-07, which bench, ablate and tune therefore never reuse (they run such a case again).
+    data: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -123,9 +126,12 @@ class RecordStore:
     def __len__(self) -> int:
         return sum(len(paths) for paths in self._stored.values())
 
-    def find(self, case: BenchCase, fingerprint: str, seed: int) -> BenchRecord | None:
-        """The case's own record if stored, else the same settings and seed stored under another name."""
-        stored = self._stored.get((fingerprint, seed), {})
+    def find(self, case: BenchCase, fingerprint: str, seed: int, data: str | None = None) -> BenchRecord | None:
+        """The case's own record if stored, else the same settings and seed stored under another name. With
+        ``data`` (the digest of the data as loaded now), only a record made on exactly that data: one made on
+        other data, or before records carried their data's digest, is not this run's."""
+        stored = {path: record for path, record in self._stored.get((fingerprint, seed), {}).items()
+                  if data is None or record.get("data") == data}
         own = record_path(self.folder, case, seed, fingerprint)
         path = own if own in stored else next(iter(stored), None)
         if path is None:
@@ -136,7 +142,7 @@ class RecordStore:
 
     def save(self, case: BenchCase, record: BenchRecord) -> None:
         path = record_path(self.folder, case, record.seed, record.fingerprint)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         data = record.to_dict()
         atomic_write_text(path, record_json(data))
         self._stored.setdefault((record.fingerprint, record.seed), {})[path] = data
@@ -162,7 +168,8 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
     return BenchRecord(case.name, case.group, seed, settings_fingerprint(prepared.config), result.timings.train_s,
                        scores, result.summary["config"], result.summary["feature_scale"],
                        Criterion("silhouette").score(result, prepared), Criterion("subspace").score(result, prepared),
-                       [int(label) for label in result.labels], _step_seconds(result, prepared.config.epochs))
+                       [int(label) for label in result.labels], _step_seconds(result, prepared.config.epochs),
+                       prepared.data_digest)
 
 
 def _step_seconds(result: RunResult, stage2_steps: int) -> dict[str, float]:
@@ -197,8 +204,9 @@ def run_bench(
     records = []
     for case in cases:
         fingerprint = case.fingerprint(registry)
+        data = prepare(resolve_config(registry, *case.layers), registry, datasets=datasets).data_digest
         for seed in seeds:
-            record = store.find(case, fingerprint, seed)
+            record = store.find(case, fingerprint, seed, data)
             reused = record is not None and set(clusterers) <= set(record.scores)
             if not reused:
                 checkpoint_dir = Path(folder) / CHECKPOINT_FOLDER / case.name / f"seed{seed}-{fingerprint[:12]}"

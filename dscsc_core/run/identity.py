@@ -1,4 +1,5 @@
-"""Every key by which dscsc recognises a run it has seen, derived from the settings' declared roles.
+"""Every key by which dscsc recognises a run it has seen, derived from the settings' declared roles and the
+content of the data as loaded.
 
 - ``run_fingerprint``: the resume check (a checkpoint continues only the run that made it);
 - ``record_fingerprint`` / ``settings_fingerprint``: the key of a stored bench/ablate/tune record (the seed is
@@ -7,6 +8,9 @@
 - ``stage1_fingerprint``: the Stage I cache key.
 
 Each is a digest of the settings a ``Role`` puts in it (``dscsc_core.settings``); none lists setting names.
+The data enter as ``data_digest``, a SHA-256 of the images and labels as loaded: the resume key and the Stage I
+key hold it, and a stored record carries it beside its settings key (``evaluation.repeats``), so no reuse
+survives a rewrite of the data file.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from dscsc_core import __version__
@@ -32,7 +37,8 @@ from dscsc_core.settings import (
 
 # Bump when Stage I's computation changes, so stored Stage I runs of older code are not reused.
 # 2: a "drh" Stage I beside a non-default head shuffles as the default head's run does (format 1: as its own).
-STAGE1_FORMAT = 2
+# 3: keyed on the digest of the images and the labels, and stored with a checksum.
+STAGE1_FORMAT = 3
 
 _RUNTIME = frozenset(names_where(lambda role: not role.shapes_result))
 _AFTER_C = frozenset(names_where(lambda role: not role.shapes_coef))
@@ -54,9 +60,34 @@ def result_fingerprint(settings: Mapping[str, Any]) -> str:
     return _digest(result_identity(settings), 20)
 
 
+def data_digest(images: torch.Tensor, labels: np.ndarray | None) -> str:
+    """SHA-256 of the images (shape, dtype and values) and the labels as loaded."""
+    digest = hashlib.sha256()
+    pixels = images.detach().cpu().contiguous()
+    digest.update(f"{tuple(pixels.shape)} {pixels.dtype}".encode())
+    digest.update(pixels.numpy().tobytes())
+    if labels is not None:
+        labels = np.ascontiguousarray(np.asarray(labels))
+        digest.update(f"labels {labels.shape} {labels.dtype}".encode())
+        digest.update(labels.tobytes())
+    return digest.hexdigest()[:32]
+
+
 def run_fingerprint(run) -> str:
-    """A prepared run's identity for resuming: every setting that shapes the result, and the data's shape."""
-    return result_fingerprint({**run.config.to_dict(), "data_shape": list(run.data.images.shape)})
+    """A prepared run's identity for resuming: every setting that shapes the result, and the data's content."""
+    return result_fingerprint({**run.config.to_dict(), "data": run.data_digest})
+
+
+def resume_mismatch(settings: Mapping[str, Any], data: str, run) -> str:
+    """What differs between the run a checkpoint was made by (its ``settings`` and data digest) and ``run``."""
+    if data != run.data_digest:
+        return (f"the data changed since the checkpoint was made (images or labels of dataset '{run.data.name}' "
+                "differ from the ones it trained on); resume needs the same data, or start a new run")
+    then, now = result_identity(settings), result_identity(run.config.to_dict())
+    changed = sorted(key for key in then.keys() | now.keys() if then.get(key) != now.get(key))
+    if changed:
+        return f"the checkpoint was made with other settings ({', '.join(changed)} differ); start a new run"
+    return "the checkpoint was made by a different run (its key differs); start a new run"
 
 
 def record_fingerprint(settings: Mapping[str, Any]) -> str:
@@ -90,11 +121,7 @@ def training_fingerprint(run) -> str | None:
         return None
     settings = {key: value for key, value in config.to_dict().items() if key not in _AFTER_C and key != "params"}
     params = {key: value for key, value in config.params.items() if parameter_owner(key, run.infos)[0] not in _AFTER_C}
-    return result_fingerprint({**settings, "params": params, "data_shape": list(run.data.images.shape)})
-
-
-def _images_digest(images: torch.Tensor) -> str:
-    return hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    return result_fingerprint({**settings, "params": params, "data": run.data_digest})
 
 
 def _in_stage1(stage1_role: str | None, objective: str) -> bool:
@@ -106,7 +133,7 @@ def _in_stage1(stage1_role: str | None, objective: str) -> bool:
 
 
 def stage1_fingerprint(run) -> str:
-    """Identity of a prepared run's Stage I: the images themselves (hashed), the settings and plugins whose
+    """Identity of a prepared run's Stage I: the data's content (``data_digest``), the settings and plugins whose
     role puts them in Stage I for this run's objective (with their parameters), the one pixel scale Stage I
     trains at, the device type, the code version and ``STAGE1_FORMAT``. The CPU thread count is not in it: it
     changes the rounding, not the method."""
@@ -122,6 +149,5 @@ def stage1_fingerprint(run) -> str:
             key[name] = value
     # Stage I is stored at its own pixel scale (before the move to input_scale).
     key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
-    key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type,
-               images=_images_digest(run.data.images), shape=list(run.data.images.shape))
+    key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type, data=run.data_digest)
     return _digest(key, 24)

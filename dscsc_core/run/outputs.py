@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dscsc_core.errors import ConfigError, FolderInUseError
-from dscsc_core.files import atomic_write, atomic_write_text, remove_stale_temporaries
+from dscsc_core.errors import ConfigError, FileWriteError, FolderInUseError
+from dscsc_core.files import atomic_write, atomic_write_text, os_cause, remove_stale_temporaries
 from dscsc_core.metrics import SCORES
 from dscsc_core.training.losses import LOSS_TERMS
 
@@ -41,8 +41,16 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 
+class _ChunkWriter:
+    """A file NumPy writes to in chunks through ``write``, so that what the system refuses (a file-size limit, a
+    full disk) comes back as its own error, not as NumPy's short-write message."""
+
+    def __init__(self, out):
+        self.write = out.write
+
+
 def _save_array(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda out: np.save(out, array))
+    atomic_write(path, lambda out: np.save(_ChunkWriter(out), array))
 
 
 def remove_temporaries(folder: Path | str) -> list[Path]:
@@ -57,6 +65,11 @@ def remove_temporaries(folder: Path | str) -> list[Path]:
 def check_output_dir(out_dir: Path | str) -> Path:
     """Fail before training when results could not be written to ``out_dir``."""
     out = Path(out_dir)
+    _check_name_lengths(out)  # first: the file system refuses even to look up a name it cannot hold
+    for link in (out, *out.parents):
+        if link.is_symlink() and not link.exists():
+            raise ConfigError(f"output folder {out} cannot be created: {link} is a symbolic link to "
+                              f"{os.readlink(link)}, which does not exist")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a folder")
     existing = next(parent for parent in (out, *out.parents) if parent.exists())
@@ -65,6 +78,26 @@ def check_output_dir(out_dir: Path | str) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"output folder {out} cannot be written (no write permission on {existing})")
     return out
+
+
+def _check_name_lengths(path: Path) -> None:
+    """A folder name longer than the file system takes fails only when created: check it first."""
+    existing = Path(path.absolute().anchor)
+    for part in path.absolute().parts[1:]:
+        try:
+            if not (existing / part).is_dir():
+                break
+        except OSError:
+            break
+        existing = existing / part
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):  # the system does not say: the creation itself will tell
+        return
+    for part in path.parts:
+        if len(os.fsencode(part)) > longest:
+            raise ConfigError(f"output folder {path} cannot be created: the name '{part[:40]}...' is "
+                              f"{len(os.fsencode(part))} bytes, longer than the {longest} this file system allows")
 
 
 def check_output_file(path: Path | str) -> Path:
@@ -96,8 +129,20 @@ def write_result(result: RunResult, out_dir: Path | str) -> Path:
     ``dscsc report`` would read, and once it is back every file is this run's.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RESULT).unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RESULT).unlink(missing_ok=True)
+    except OSError as error:
+        raise FileWriteError(out, os_cause(error)) from None
+    try:
+        _write_files(result, out)
+    except FileWriteError:
+        clear_run_files(out)  # nothing half-written: a folder holds one whole run or none
+        raise
+    return out
+
+
+def _write_files(result: RunResult, out: Path) -> None:
     arrays = {"labels": result.labels, "coef": result.coef.astype(np.float32),
               "affinity": result.affinity.astype(np.float32), "embedding": result.embedding.astype(np.float32),
               "truth": result.truth}
@@ -110,7 +155,6 @@ def write_result(result: RunResult, out_dir: Path | str) -> Path:
     stored = {"format": RESULT_FORMAT, **result.summary}
     atomic_write_text(out / RESULT, json.dumps(stored, indent=2, default=_json_default) + "\n")
     (out / CHECKPOINT).unlink(missing_ok=True)  # the run is complete: the (large) checkpoint has served
-    return out
 
 
 def clear_run_files(folder: Path | str) -> None:
@@ -188,9 +232,15 @@ class RunFolder:
         check_output_dir(self.path)
         if not self.create and not self.path.is_dir():
             raise ConfigError(f"run folder {self.path} does not exist")
-        self._created = _make_folders(self.path)
+        try:
+            self._created = _make_folders(self.path)
+        except OSError as error:
+            raise FileWriteError(self.path, os_cause(error)) from None
         try:
             self._acquire()
+        except OSError as error:
+            _remove_created(self._created)
+            raise FileWriteError(self.path / LOCK, os_cause(error)) from None
         except BaseException:
             _remove_created(self._created)
             raise

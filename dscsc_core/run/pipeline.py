@@ -14,6 +14,7 @@ import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 
 from dscsc_core import __version__
 from dscsc_core.errors import ConfigError, DataError, DeviceError
+from dscsc_core.files import make_folder
 from dscsc_core.metrics import clustering_scores
 from dscsc_core.plugin_api.datapaths import DataRoot
 from dscsc_core.plugin_api.interfaces import Clusterer, Clustering, Dataset, DatasetSource
@@ -29,11 +31,11 @@ from dscsc_core.plugin_api.kinds import PLUGIN_KINDS
 from dscsc_core.plugin_api.params import Component, RunContext
 from dscsc_core.plugin_api.registry import ComponentInfo, Registry
 from dscsc_core.run.config import RunConfig
-from dscsc_core.run.identity import run_fingerprint, stage1_fingerprint
+from dscsc_core.run.identity import data_digest, resume_mismatch, run_fingerprint, stage1_fingerprint
 from dscsc_core.run.memory import check_memory
 from dscsc_core.run.outputs import CHECKPOINT
 from dscsc_core.run.parameters import route_params, typed_params
-from dscsc_core.run.results import RunResult, RunTimings, Scored, StageOneUse
+from dscsc_core.run.results import LearnedC, RunResult, RunTimings, Scored, StageOneUse
 from dscsc_core.run.threads import blas_threads, cpu_threads
 from dscsc_core.settings import TrainingConfig
 from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
@@ -102,6 +104,12 @@ class PreparedRun:
     n_clusters: int
     device: torch.device
     load_seconds: float
+
+    @cached_property
+    def data_digest(self) -> str:
+        """Digest of the images and labels as loaded: every reuse (resume, Stage I cache, stored records) is
+        keyed on it, so none survives a change of the data's content."""
+        return data_digest(self.data.images, self.data.labels)
 
 
 class LoadedDatasets:
@@ -185,7 +193,7 @@ def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: P
         checkpointing=Checkpointing(
             save=(lambda state: _save_checkpoint(state, checkpoint)) if checkpoint is not None else None,
             should_stop=should_stop or (lambda: False), every=training.checkpoint_every, fingerprint=key,
-            settings=config.to_dict()),
+            settings=config.to_dict(), data=run.data_digest),
         pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
         objective=parts.get("objective"),
     )
@@ -229,12 +237,11 @@ def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: P
     config, parts = run.config, run.components
     key = run_fingerprint(run)
     if resume is not None and resume.fingerprint != key:
-        raise CheckpointError("the checkpoint was made by a different run configuration or dataset")
+        raise CheckpointError(f"cannot resume: {resume_mismatch(resume.settings, resume.data, run)}")
     solver = parts.get("solver")
     if solver is not None and config.solver_input == "pixels":
         pixels = run.data.images.flatten(1).double().numpy() * config.input_scale
-        return _finish(run, _solve(solver, pixels, TrainingResult(np.zeros(0), np.zeros(0))), StageOneUse(),
-                       clusterers)
+        return _finish(run, _solve(solver, pixels, None), StageOneUse(), clusterers)
     # With a solver on features, the network stops after Stage I (no Stage II steps).
     training = config.training() if solver is None else dataclasses.replace(config.training(), epochs=0)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
@@ -245,38 +252,40 @@ def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: P
     except TrainingInterrupted as stopped:
         raise TrainingInterrupted(f"{stopped} in {checkpoint_dir}" if path is not None else str(stopped),
                                   checkpoint_dir=checkpoint_dir if path is not None else None) from None
+    stage1 = StageOneUse(trained.stage1_reused, stage1_key, trained.timings.get(STAGE1_STORED_S))
     if solver is not None:
-        trained = _solve(solver, trained.embedding.astype(np.float64), trained)
-    return _finish(run, trained, StageOneUse(trained.stage1_reused, stage1_key,
-                                             trained.timings.get(STAGE1_STORED_S)), clusterers)
+        return _finish(run, _solve(solver, trained.embedding.astype(np.float64), trained), stage1, clusterers)
+    return _finish(run, LearnedC(trained.coef, trained.embedding, trained.timings, trained), stage1, clusterers)
 
 
-def _solve(solver, data: np.ndarray, trained: TrainingResult) -> TrainingResult:
-    """A solver's C for ``data`` (one sample per row), in place of Stage II: its time stands as Stage II's."""
+def _solve(solver, data: np.ndarray, trained: TrainingResult | None) -> LearnedC:
+    """A solver's C for ``data`` (one sample per row; the pixels, or a trained Stage I's features), in place of
+    Stage II: its time stands as Stage II's."""
     start = time.perf_counter()
     coef = solver.solve(data)
-    return dataclasses.replace(trained, coef=coef, embedding=data, history=list(trained.history),
-                               timings={**trained.timings, "finetune_s": time.perf_counter() - start})
+    seconds = {**(trained.timings if trained is not None else {}), "finetune_s": time.perf_counter() - start}
+    return LearnedC(coef, data, seconds, trained)
 
 
-def _finish(run: PreparedRun, trained: TrainingResult, stage1: StageOneUse,
+def _finish(run: PreparedRun, learned: LearnedC, stage1: StageOneUse,
             clusterers: Mapping[str, Clusterer] | None) -> RunResult:
     """Cluster and score a finished C (trained or solved) and describe the run."""
     config, parts = run.config, run.components
-    own, own_seconds = _timed_clustering(parts["clusterer"], trained.coef, run)
+    own, own_seconds = _timed_clustering(parts["clusterer"], learned.coef, run)
     clusterings = {config.clusterer: _scored(run, own.labels, own_seconds)}
     for name, clusterer in (clusterers or {}).items():
         if name not in clusterings:
-            extra, seconds = _timed_clustering(clusterer, trained.coef, run)
+            extra, seconds = _timed_clustering(clusterer, learned.coef, run)
             clusterings[name] = _scored(run, extra.labels, seconds)
-    timings = RunTimings(run.load_seconds, trained.timings.get("pretrain_s", 0.0), trained.timings["finetune_s"],
+    timings = RunTimings(run.load_seconds, learned.seconds.get("pretrain_s", 0.0), learned.seconds["finetune_s"],
                          own_seconds, stage1)
-    summary = _summary(run, trained, timings, clusterings[config.clusterer].scores)
-    return RunResult(summary, own.labels, trained.coef, own.affinity, trained.embedding, timings, trained.history,
+    summary = _summary(run, learned.training, timings, clusterings[config.clusterer].scores)
+    history = learned.training.history if learned.training is not None else []
+    return RunResult(summary, own.labels, learned.coef, own.affinity, learned.embedding, timings, history,
                      run.data.labels, clusterings)
 
 
-def _summary(run: PreparedRun, trained: TrainingResult, timings: RunTimings,
+def _summary(run: PreparedRun, trained: TrainingResult | None, timings: RunTimings,
              scores: dict[str, float] | None) -> dict[str, Any]:
     """What summary.json says about a finished run: settings, plugins, data, machine, scores and timings."""
     config, parts = run.config, run.components
@@ -297,11 +306,11 @@ def _summary(run: PreparedRun, trained: TrainingResult, timings: RunTimings,
         "device": str(run.device),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "blas_threads": blas_threads()},
-        "pretrain_epochs_run": trained.pretrain_epochs_run,
-        "dead_starts": trained.dead_starts,
+        "pretrain_epochs_run": trained.pretrain_epochs_run if trained is not None else 0,
+        "dead_starts": trained.dead_starts if trained is not None else 0,
         "stage1": timings.stage1.to_dict(),
-        "feature_scale": trained.feature_scale,
-        "final_losses": trained.history[-1].losses if trained.history else {},
+        "feature_scale": trained.feature_scale if trained is not None else {},
+        "final_losses": trained.history[-1].losses if trained is not None and trained.history else {},
         "metrics": scores,
         "timings": timings.to_dict(),
     }
@@ -319,7 +328,7 @@ def _scored(run: PreparedRun, labels: np.ndarray, seconds: float) -> Scored:
 
 
 def _save_checkpoint(state: Checkpoint, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     state.save(path)
 
 

@@ -7,6 +7,19 @@ from typing import Any
 
 import numpy as np
 
+from dscsc_core.training.result import TrainingResult
+
+
+@dataclass(frozen=True)
+class LearnedC:
+    """A run's C and the features it expresses, however it came: the trained network's, or a shallow solver's
+    (on the pixels, or on a trained Stage I's features)."""
+
+    coef: np.ndarray
+    embedding: np.ndarray
+    seconds: dict[str, float]  # "pretrain_s", "finetune_s" (a solver's time stands as Stage II's)
+    training: TrainingResult | None = None  # the network's training, where one trained
+
 
 @dataclass(frozen=True)
 class StageOneUse:

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from dscsc_core.errors import DscscError
-from dscsc_core.files import atomic_write
+from dscsc_core.errors import DamagedFileError, DscscError
+from dscsc_core.files import load_checked, save_checked
 
 FORMAT = 1
 
@@ -69,10 +69,12 @@ class Checkpoint:
     settings: dict[str, Any] = field(default_factory=dict)  # the resolved run configuration, to resume with
     feature_scale: dict[str, float] = field(default_factory=dict)
     objective: dict[str, Any] = field(default_factory=dict)  # a training objective's own state (Stage II)
+    data: str = ""  # digest of the images and labels it trained on (dscsc_core.run.identity.data_digest)
 
     def save(self, path: Path | str) -> None:
-        """Temporary file, fsync, rename: a killed process never leaves a truncated checkpoint."""
-        atomic_write(path, lambda out: torch.save({"format": FORMAT, **self.__dict__}, out))
+        """Temporary file, fsync, rename, and a checksum: a killed process never leaves a truncated checkpoint,
+        and a damaged one is never resumed from."""
+        save_checked(path, {"format": FORMAT, **self.__dict__})
 
     @classmethod
     def load(cls, path: Path | str) -> Checkpoint:
@@ -81,13 +83,14 @@ class Checkpoint:
             raise CheckpointError(f"no checkpoint at {path}; a run writes one every {{setting}} epochs and when "
                                   "it is stopped", setting="checkpoint_every")
         try:
-            data = torch.load(path, map_location="cpu", weights_only=False)
+            data = load_checked(path)
             data.pop("format")
-            checkpoint = cls(**data)
-        except Exception as exc:  # torch raises many types for a damaged file
-            raise CheckpointError(f"checkpoint {path} is damaged or not a dscsc checkpoint ({type(exc).__name__})") \
+            return cls(**data)
+        except DamagedFileError as damaged:
+            raise CheckpointError(f"checkpoint {damaged}; start a new run") from None
+        except (OSError, TypeError, AttributeError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); start a new run") \
                 from None
-        return checkpoint
 
 
 @dataclass
@@ -110,17 +113,14 @@ class StageOne:
     dead_starts: int = 0  # initial weights redrawn before it (see Trainer._live_network)
 
     def save(self, path: Path | str) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"format": FORMAT, **self.__dict__}
-        atomic_write(path, lambda out: torch.save(data, out))
+        save_checked(path, {"format": FORMAT, **self.__dict__})
 
     @classmethod
-    def load(cls, path: Path | str) -> StageOne | None:
-        """The stored Stage I at ``path``, or None when it is absent or unreadable (then Stage I runs again)."""
+    def load(cls, path: Path | str) -> StageOne:
+        """The stored Stage I at ``path``; ``DamagedFileError`` when it is damaged or not a Stage I."""
+        data = load_checked(path)
         try:
-            data = torch.load(path, map_location="cpu", weights_only=False)
             data.pop("format")
             return cls(**data)
-        except Exception:  # a missing or damaged cache entry only costs a re-run
-            return None
+        except (TypeError, AttributeError, KeyError) as exc:
+            raise DamagedFileError(f"{path} is not a stored Stage I ({type(exc).__name__})") from None

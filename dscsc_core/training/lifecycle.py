@@ -54,6 +54,7 @@ class Checkpointing:
     every: int = 0  # epochs between checkpoints (0: only when asked to stop)
     fingerprint: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    data: str = ""  # digest of the data the run trains on, so that a resume can say when the data changed
 
     @staticmethod
     def restore(network: torch.nn.Module, optimizer: torch.optim.Optimizer, resume: Checkpoint | None) -> int:
@@ -77,7 +78,7 @@ class Checkpointing:
         self.save(Checkpoint(
             stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
             [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
-            timings, cuda_rng(), self.settings, dict(result.feature_scale), objective_state,
+            timings, cuda_rng(), self.settings, dict(result.feature_scale), objective_state, self.data,
         ))
         if stop:
             raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")
