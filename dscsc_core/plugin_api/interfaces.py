@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy import sparse
 from torch import nn
 
 from dscsc_core.errors import DataError, ParameterError, PluginError
@@ -249,16 +250,22 @@ class SelfExpressionSolver(Component):
 # --------------------------------------------------------------------------- clusterers
 @dataclass
 class Clustering:
-    """Labels (0..K-1 per sample) and the affinity matrix that produced them."""
+    """Labels (0..K-1 per sample) and the affinity matrix that produced them (dense, or a scipy.sparse CSR
+    matrix from a clusterer that keeps only each sample's strongest links)."""
 
     labels: np.ndarray
-    affinity: np.ndarray
+    affinity: np.ndarray | sparse.csr_matrix
 
 
 class Clusterer(Component):
-    """From a coefficient matrix C and a cluster count K to labels."""
+    """From a coefficient matrix C and a cluster count K to labels.
+
+    C is a dense N x N array, or (for a clusterer whose ``accepts_sparse`` is True) a scipy.sparse matrix that
+    holds only some entries per row, as the scalable path keeps it: N x N dense never exists there.
+    """
 
     kind = "clusterer"
+    accepts_sparse: ClassVar[bool] = False
 
     @property
     def subspace_dim(self) -> int | None:
@@ -266,11 +273,20 @@ class Clusterer(Component):
         (``dscsc tune --criterion subspace`` measures the fit at that dimension)."""
         return None
 
-    def fit_predict(self, coef: np.ndarray, n_clusters: int, seed: int = 0) -> Clustering:
-        coef = np.asarray(coef, dtype=np.float64)
+    def fit_predict(self, coef: np.ndarray | sparse.spmatrix, n_clusters: int, seed: int = 0) -> Clustering:
+        if sparse.issparse(coef):
+            if not self.accepts_sparse:
+                raise DataError(f"clusterer '{self.name}' needs a dense C, and this C is sparse (only the strongest "
+                                "coefficients of each sample are kept); choose a clusterer that takes a sparse C, "
+                                "e.g. sparse-spectral")
+            coef = sparse.csr_matrix(coef, dtype=np.float64)
+            values = coef.data
+        else:
+            coef = np.asarray(coef, dtype=np.float64)
+            values = coef
         if coef.ndim != 2 or coef.shape[0] != coef.shape[1]:
             raise DataError(f"clusterer expects a square coefficient matrix; got shape {coef.shape}")
-        if not np.isfinite(coef).all():
+        if not np.isfinite(values).all():
             raise DataError("clusterer got a coefficient matrix with NaN or Inf entries")
         if not 1 <= n_clusters <= coef.shape[0]:
             raise DataError(f"cannot make {n_clusters} clusters from {coef.shape[0]} samples")
@@ -278,7 +294,8 @@ class Clusterer(Component):
         labels = np.asarray(result.labels)
         if labels.shape != (coef.shape[0],):
             raise PluginError(f"clusterer '{self.name}' returned {labels.shape} labels for {coef.shape[0]} samples")
-        return Clustering(labels=labels.astype(np.int64), affinity=np.asarray(result.affinity))
+        affinity = result.affinity if sparse.issparse(result.affinity) else np.asarray(result.affinity)
+        return Clustering(labels=labels.astype(np.int64), affinity=affinity)
 
     @abstractmethod
     def cluster(self, coef: np.ndarray, n_clusters: int, seed: int) -> Clustering:

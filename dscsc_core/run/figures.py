@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from dscsc_core.files import atomic_write
 from dscsc_core.metrics import SCORES, clustering_accuracy
@@ -31,12 +32,24 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def affinity_figure(affinity: np.ndarray, predicted: np.ndarray, truth: np.ndarray | None, path: Path) -> Path:
-    """The affinity with samples ordered by predicted cluster (and by true class when known)."""
+# An affinity picture has one pixel per pair: beyond this many samples it shows a seeded sample of them.
+MAX_PICTURED = 2000
+
+
+def affinity_figure(affinity, predicted: np.ndarray, truth: np.ndarray | None, path: Path) -> Path:
+    """The affinity (dense, or scipy.sparse) with samples ordered by predicted cluster (and by true class when
+    known); of a large one, a seeded sample of ``MAX_PICTURED`` samples, as the title says."""
     plt = _pyplot()
-    orders = [("ordered by predicted cluster", np.argsort(predicted, kind="stable"))]
+    n = affinity.shape[0]
+    kept = np.sort(np.random.default_rng(0).choice(n, MAX_PICTURED, replace=False)) if n > MAX_PICTURED else None
+    sampled = "" if kept is None else f", {MAX_PICTURED} of {n} samples"
+    if kept is not None:
+        affinity, predicted = affinity[kept][:, kept], predicted[kept]
+        truth = truth[kept] if truth is not None else None
+    affinity = affinity.toarray() if sparse.issparse(affinity) else affinity
+    orders = [(f"ordered by predicted cluster{sampled}", np.argsort(predicted, kind="stable"))]
     if truth is not None:
-        orders.append(("ordered by true class", np.argsort(truth, kind="stable")))
+        orders.append((f"ordered by true class{sampled}", np.argsort(truth, kind="stable")))
     figure, axes = plt.subplots(1, len(orders), figsize=(4.2 * len(orders), 4), squeeze=False)
     shown = np.abs(affinity)
     np.fill_diagonal(shown, 0.0)  # self-affinity carries no information and would dominate the colour scale

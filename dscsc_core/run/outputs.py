@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import sparse
 
 from dscsc_core.errors import ConfigError, FileWriteError, FolderInUseError
 from dscsc_core.files import atomic_write, atomic_write_text, os_cause, remove_stale_temporaries
@@ -49,8 +50,15 @@ class _ChunkWriter:
         self.write = out.write
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda out: np.save(_ChunkWriter(out), array))
+def _save_array(path: Path, array: np.ndarray | sparse.spmatrix) -> Path:
+    """``NAME.npy`` for a dense array, ``NAME.npz`` (scipy.sparse) for a sparse one; the other form, a previous
+    run's, is removed. Returns the path written."""
+    dense, packed = path.with_suffix(".npy"), path.with_suffix(".npz")
+    if sparse.issparse(array):
+        dense.unlink(missing_ok=True)
+        return atomic_write(packed, lambda out: sparse.save_npz(out, sparse.csr_matrix(array), compressed=False))
+    packed.unlink(missing_ok=True)
+    return atomic_write(dense, lambda out: np.save(_ChunkWriter(out), array))
 
 
 def remove_temporaries(folder: Path | str) -> list[Path]:
@@ -148,7 +156,8 @@ def _write_files(result: RunResult, out: Path) -> None:
               "truth": result.truth}
     for name, array in arrays.items():
         if array is None:
-            (out / f"{name}.npy").unlink(missing_ok=True)  # a previous run's, which this one has no match for
+            for suffix in (".npy", ".npz"):  # a previous run's, which this one has no match for
+                (out / f"{name}{suffix}").unlink(missing_ok=True)
         else:
             _save_array(out / f"{name}.npy", array)
     atomic_write_text(out / METRICS_CSV, metrics_csv(result.history))
@@ -163,7 +172,8 @@ def clear_run_files(folder: Path | str) -> None:
     from dscsc_core.run.figures import FIGURES
 
     folder = Path(folder)
-    names = [RESULT, *(f"{name}.npy" for name in ARRAYS), METRICS_CSV, REPORT, CHECKPOINT,
+    names = [RESULT, *(f"{name}{suffix}" for name in ARRAYS for suffix in (".npy", ".npz")), METRICS_CSV, REPORT,
+             CHECKPOINT,
              *(f"{FIGURES_DIR}/{name}" for name in FIGURES)]
     for name in names:
         (folder / name).unlink(missing_ok=True)

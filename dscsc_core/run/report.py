@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from dscsc_core.errors import ConfigError
 from dscsc_core.files import atomic_write_text
@@ -22,7 +23,7 @@ from dscsc_core.run import figures
 from dscsc_core.run.config import SELECTIONS
 from dscsc_core.run.outputs import FIGURES_DIR, METRICS_CSV, REPORT, RESULT, RESULT_FORMAT
 
-REQUIRED = (RESULT, "labels.npy", "affinity.npy", "embedding.npy", METRICS_CSV)
+REQUIRED = (RESULT, "labels.npy", "embedding.npy", METRICS_CSV)  # and the affinity: affinity.npy or .npz
 
 _NUMBER = (int, float)
 # What the readers below take from result.json, and the type each must have: a result of any format
@@ -42,7 +43,7 @@ class RunFiles:
     folder: Path
     summary: dict[str, Any]
     labels: np.ndarray
-    affinity: np.ndarray
+    affinity: np.ndarray | sparse.csr_matrix  # sparse where the clusterer kept each sample's strongest links
     embedding: np.ndarray
     truth: np.ndarray | None
     metrics: list[dict[str, str]]
@@ -54,10 +55,14 @@ class RunFiles:
         if not folder.is_dir():
             raise ConfigError(f"run folder {folder} does not exist")
         missing = [name for name in REQUIRED if not (folder / name).is_file()]
+        affinity_file = next((folder / name for name in ("affinity.npy", "affinity.npz") if (folder / name).is_file()),
+                             None)
+        missing += [] if affinity_file is not None else ["affinity.npy (or .npz)"]
         if missing:
             raise ConfigError(f"{folder} is not a complete run folder: missing {', '.join(missing)}")
         summary = read_result(folder / RESULT)
-        arrays = {name: _read_array(folder / f"{name}.npy") for name in ("labels", "affinity", "embedding")}
+        arrays = {name: _read_array(folder / f"{name}.npy") for name in ("labels", "embedding")}
+        arrays["affinity"] = _read_array(affinity_file)
         truth = _read_array(folder / "truth.npy") if (folder / "truth.npy").is_file() else None
         _check_shapes(folder, summary["data"]["n_samples"], {**arrays, "truth": truth})
         metrics = _read_metrics(folder / METRICS_CSV)
@@ -107,10 +112,10 @@ def _has(summary: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> bo
     return isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
 
 
-def _read_array(path: Path) -> np.ndarray:
+def _read_array(path: Path) -> np.ndarray | sparse.csr_matrix:
     try:
-        return np.load(path)
-    except (OSError, ValueError, EOFError) as exc:
+        return sparse.load_npz(path).tocsr() if path.suffix == ".npz" else np.load(path)
+    except (OSError, ValueError, EOFError, KeyError) as exc:
         raise ConfigError(f"{path} is damaged or not a NumPy array file ({exc})") from None
 
 

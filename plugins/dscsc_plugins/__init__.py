@@ -14,7 +14,7 @@ from .benchmark_data import (
     OrlSource,
     UmistSource,
 )
-from .clusterers import DscPostClusterer, SpectralClusterer
+from .clusterers import DscPostClusterer, SparseSpectralClusterer, SpectralClusterer
 from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
 from .miners import AffinityMiner, AllOthersMiner, KnnMiner
@@ -61,6 +61,7 @@ def dscsc_register_regularizers(register):
 def dscsc_register_clusterers(register):
     register(SpectralClusterer)
     register(DscPostClusterer)
+    register(SparseSpectralClusterer)
 
 
 @hookimpl

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 from scipy.sparse.csgraph import laplacian
 from scipy.sparse.linalg import ArpackError, svds
 from sklearn.cluster import KMeans, SpectralClustering
@@ -152,3 +153,69 @@ class DscPostClusterer(Clusterer):
     def cluster(self, coef, n_clusters, seed):
         affinity = dsc_post_affinity(coef, n_clusters, self.ratio, self.dim, self.power, self.threshold_along)
         return Clustering(spectral_labels(affinity, n_clusters, seed, self.assign_labels), affinity)
+
+
+# Rows of a dense C turned into top-k links at a time: bounds the working memory to this many rows x N.
+_ROW_BLOCK = 2048
+
+
+def strongest_links(coef: np.ndarray | sparse.spmatrix, k: int) -> sparse.csr_matrix:
+    """The ``k`` largest |C_ij| of each row i (ties: the lower j), as a CSR matrix; never an N x N dense array
+    beyond a block of rows. A sparse C with fewer than ``k`` entries in a row keeps them all."""
+    n = coef.shape[0]
+    k = min(k, n - 1)
+    if sparse.issparse(coef):
+        return _strongest_sparse(abs(sparse.csr_matrix(coef)), k)
+    rows, cols, values = [], [], []
+    for start in range(0, n, _ROW_BLOCK):
+        block = np.abs(coef[start:start + _ROW_BLOCK])
+        block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = 0.0  # no self-links
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        rows.append(np.repeat(np.arange(start, start + block.shape[0]), k))
+        cols.append(top.ravel())
+        values.append(np.take_along_axis(block, top, axis=1).ravel())
+    links = sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    links.eliminate_zeros()
+    return links
+
+
+def _strongest_sparse(magnitude: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    magnitude.setdiag(0.0)
+    magnitude.eliminate_zeros()
+    counts = np.diff(magnitude.indptr)
+    if counts.max(initial=0) <= k:
+        return magnitude
+    # Rank each row's entries by value in one sort over all rows: row, then -value.
+    row_of = np.repeat(np.arange(magnitude.shape[0]), counts)
+    order = np.lexsort((-magnitude.data, row_of))
+    rank = np.arange(len(order)) - np.repeat(magnitude.indptr[:-1], counts)
+    keep = order[rank < k]
+    return sparse.csr_matrix((magnitude.data[keep], (row_of[keep], magnitude.indices[keep])), shape=magnitude.shape)
+
+
+def sparse_symmetric_affinity(coef: np.ndarray | sparse.spmatrix, k: int) -> sparse.csr_matrix:
+    """A = (L + Lᵀ) / 2 over L, the k strongest links of each sample: the paper's (|C| + |C|ᵀ)/2, sparse."""
+    links = strongest_links(coef, k)
+    return ((links + links.T) * 0.5).tocsr()
+
+
+class SparseSpectralClusterer(Clusterer):
+    name = "sparse-spectral"
+    summary = ("spectral clustering on each sample's k strongest links of (|C| + |C|^T)/2, kept sparse (CSR), "
+               "with a sparse eigensolver: for C too large to hold dense")
+    params = (
+        Param("k", int, 30, "links kept per sample (the largest |C_ij| of each row)", min=1),
+        Param("eigen_solver", str, "arpack",
+              "eigensolver of the normalised Laplacian: arpack (scipy's eigsh) or lobpcg",
+              choices=("arpack", "lobpcg")),
+        _ASSIGN,
+    )
+    accepts_sparse = True
+
+    def cluster(self, coef, n_clusters, seed):
+        affinity = sparse_symmetric_affinity(coef, self.k)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            embedding = spectral_embedding(affinity, n_components=n_clusters, eigen_solver=self.eigen_solver,
+                                           random_state=seed, drop_first=False)
+        return Clustering(_assigned(embedding, n_clusters, seed, self.assign_labels), affinity)
