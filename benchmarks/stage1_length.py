@@ -5,9 +5,12 @@ Usage:
     python benchmarks/stage1_length.py --preset dscnet-orl --lengths 500,1000,2000 --set pretrain_lr=0.003
     python benchmarks/stage1_length.py --preset dscnet-yaleb --lengths 400,1000,2000 --seeds 1 --stage1-only
 
-Stage I runs once per seed to the longest length, keeping a checkpoint at every length asked for;
-each length's Stage II then starts from its checkpoint. That is the same computation as a fresh run
-with ``pretrain_epochs`` = that length (same seed, same random state), at the cost of one Stage I.
+Stage I runs once per seed to the longest length, through the run pipeline: ``execute`` of the preset
+with that Stage I hands every checkpoint it makes to a ``checkpoint_sink`` (one every gcd(lengths)
+epochs) and is asked to stop once Stage I is done. Each length's Stage II is then ``execute`` of the
+preset with ``pretrain_epochs`` = that length, resumed from the checkpoint at that length. That is the
+same computation as a fresh run with that length (same seed, same random state: Stage I's first L epochs
+do not depend on how many follow), at the cost of one Stage I.
 Prints, per length, the Stage I reconstruction loss, its relative improvement over the last 10 %
 of the steps (what a plateau rule would see) and dsc-post ACC/NMI mean ± std over the seeds.
 ``--stage1-only`` skips Stage II and the clustering: the label-free part alone, for datasets whose
@@ -17,7 +20,6 @@ Stage II is too long to repeat at every length (Yale B).
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import datetime
 import math
@@ -28,44 +30,61 @@ import tomllib
 
 import torch
 
-from dscsc_core.metrics import clustering_scores
-from dscsc_core.plugin_api.registry import load_registry
-from dscsc_core.run.pipeline import prepare, resolve_config
+from dscsc_core.plugin_api.registry import Registry, load_registry
+from dscsc_core.run.identity import run_fingerprint
+from dscsc_core.run.pipeline import LoadedDatasets, PreparedRun, execute, prepare, resolve_config
 from dscsc_core.run.recipe import Recipe
 from dscsc_core.run.threads import use_cpu_threads
-from dscsc_core.training.checkpoint import Checkpoint
-from dscsc_core.training.lifecycle import Checkpointing
-from dscsc_core.training.trainer import Trainer
+from dscsc_core.training.checkpoint import Checkpoint, TrainingInterrupted
+from dscsc_core.training.result import EpochReport
 
 
-def stage1_snapshots(run, lengths: list[int]) -> tuple[dict[int, Checkpoint], float]:
-    """Stage I to max(lengths), keeping a checkpoint at each length; returns them and the Stage I seconds."""
+def stage1_snapshots(registry: Registry, layers: list[dict], lengths: list[int],
+                     datasets: LoadedDatasets | None = None) -> tuple[dict[int, Checkpoint], float]:
+    """Stage I of ``layers`` to max(lengths), keeping its checkpoint at each length; returns them and the Stage I
+    seconds."""
+    longest = max(lengths)
+    run = prepare(resolve_config(registry, *layers, {"pretrain_epochs": longest,
+                                                     "checkpoint_every": math.gcd(*lengths)}), registry,
+                  datasets=datasets)
     snapshots: dict[int, Checkpoint] = {}
-    config = dataclasses.replace(run.config.training(), pretrain_epochs=max(lengths), epochs=0,
-                                 checkpoint_every=math.gcd(*lengths))
+    reports: list[EpochReport] = []
 
     def keep(state: Checkpoint) -> None:
         if state.stage == "pretrain" and state.epoch in lengths:
-            snapshots[state.epoch] = copy.deepcopy(state)  # the state dicts reference live tensors
+            snapshots[state.epoch] = state
 
-    trainer = _trainer(run, config, checkpointing=Checkpointing(save=keep, every=config.checkpoint_every))
+    def stage1_done() -> bool:  # asked after every epoch: stop (with a checkpoint) once Stage I is over
+        return bool(reports) and (reports[-1].stage != "pretrain" or reports[-1].epoch >= longest)
+
     start = time.perf_counter()
-    trainer.fit(run.data.images, run.n_clusters)
-    return snapshots, time.perf_counter() - start
+    try:
+        execute(run, on_epoch=reports.append, should_stop=stage1_done, checkpoint_sink=keep)
+    except TrainingInterrupted:
+        pass
+    seconds = time.perf_counter() - start
+    missing = [length for length in lengths if length not in snapshots]
+    if missing:
+        raise SystemExit(f"Stage I stopped before epoch {missing[0]} (pretrain_tol's plateau rule?); "
+                         f"lengths reached: {sorted(snapshots)}")
+    return snapshots, seconds
 
 
-def _trainer(run, config, **kwargs) -> Trainer:
-    parts = run.components
-    return Trainer(config, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
-                   device=run.device, **kwargs)
+def start_of(run: PreparedRun, snapshot: Checkpoint) -> Checkpoint:
+    """The Stage I checkpoint of a longer run as the one ``run`` (``pretrain_epochs`` = its epoch) makes at its
+    last Stage I epoch: only the run it belongs to and the epoch count its reports name differ."""
+    history = [{**report, "total": run.config.pretrain_epochs} if report["stage"] == "pretrain" else report
+               for report in snapshot.history]
+    return dataclasses.replace(snapshot, fingerprint=run_fingerprint(run), settings=run.config.to_dict(),
+                               history=history)
 
 
-def finish(run, snapshot: Checkpoint) -> dict[str, float]:
+def finish(registry: Registry, layers: list[dict], snapshot: Checkpoint,
+           datasets: LoadedDatasets | None = None) -> dict[str, float]:
     """Stage II (the preset's) from a Stage I snapshot, clustered by the preset's clusterer."""
-    config = dataclasses.replace(run.config.training(), pretrain_epochs=snapshot.epoch, checkpoint_every=0)
-    trained = _trainer(run, config).fit(run.data.images, run.n_clusters, resume=snapshot)
-    labels = run.components["clusterer"].fit_predict(trained.coef, run.n_clusters, seed=run.config.seed).labels
-    return clustering_scores(run.data.labels, labels)
+    run = prepare(resolve_config(registry, *layers, {"pretrain_epochs": snapshot.epoch}), registry,
+                  datasets=datasets)
+    return execute(run, resume=start_of(run, snapshot)).summary["metrics"]
 
 
 def main() -> None:
@@ -86,9 +105,9 @@ def main() -> None:
     overrides = tomllib.loads("\n".join(args.set))
     layers = Recipe(args.preset).layers(registry, overrides, {"data_root": args.data_root} if args.data_root else {})
     rows: dict[int, list[tuple[float, float, dict | None]]] = {length: [] for length in lengths}
+    datasets = LoadedDatasets()
     for seed in range(args.seeds):
-        run = prepare(resolve_config(registry, *layers, {"seed": seed}), registry)
-        for length, row in measure(run, lengths, args.stage1_only).items():
+        for length, row in measure(registry, [*layers, {"seed": seed}], lengths, args.stage1_only, datasets).items():
             rows[length].append(row)
             scores = "ACC not measured" if row[2] is None else f"acc {row[2]['acc']:.4f}"
             print(f"seed {seed} length {length}: recon {row[0]:.4g}, last-10% gain {row[1]:.3%}, {scores}", flush=True)
@@ -101,16 +120,17 @@ def main() -> None:
               f"{statistics.mean(v[1] for v in values):.2%} | {_score(values, 'acc')} | {_score(values, 'nmi')} |")
 
 
-def measure(run, lengths: list[int], stage1_only: bool = False) -> dict[int, tuple[float, float, dict | None]]:
+def measure(registry: Registry, layers: list[dict], lengths: list[int], stage1_only: bool = False,
+            datasets: LoadedDatasets | None = None) -> dict[int, tuple[float, float, dict | None]]:
     """Per length: the Stage I reconstruction there, its relative gain over the length's last 10 %
-    of epochs, and the scores of the preset's Stage II from there (None with ``stage1_only``)."""
-    snapshots, seconds = stage1_snapshots(run, lengths)
+    of epochs, and the scores of the run of ``layers`` with that Stage I length (None with ``stage1_only``)."""
+    snapshots, seconds = stage1_snapshots(registry, layers, lengths, datasets)
     print(f"Stage I {seconds:.0f} s for {lengths[-1]} epochs", flush=True)
     recon = [report["losses"]["drh"] for report in snapshots[lengths[-1]].history]
     rows = {}
     for length in lengths:
         tail = recon[length - max(length // 10, 1) - 1]
-        scores = None if stage1_only else finish(run, snapshots[length])
+        scores = None if stage1_only else finish(registry, layers, snapshots[length], datasets)
         rows[length] = (recon[length - 1], (tail - recon[length - 1]) / tail, scores)
     return rows
 

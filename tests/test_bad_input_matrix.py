@@ -123,6 +123,7 @@ PLUGIN_INTS = [
     ("miner", "knn", "k", BEYOND_INT64),
     ("miner", "affinity", "k", BEYOND_INT64),
     ("clusterer", "dsc-post", "dim", BEYOND_INT64),
+    ("clusterer", "sparse-spectral", "k", BEYOND_INT64),
     ("dataset", "synthetic", "subspaces", BEYOND_INT64),
     ("dataset", "synthetic", "per_subspace", BEYOND_INT64),
     ("dataset", "synthetic", "subspace_dim", BEYOND_INT64),

@@ -85,7 +85,7 @@ def run_bad(out_dir, *args):
         ("--miner", "knnn", "knn, none", "knn"),
         ("--encoder", "conv4", "conv1, conv3", "conv3"),
         ("--dataset", "digit", "digits", "digits"),
-        ("--clusterer", "spectra", "dsc-post, spectral", "spectral"),
+        ("--clusterer", "spectra", "dsc-post, sparse-spectral, spectral", "spectral"),
         ("--augment", "geometry", "geometric, none", "geometric"),
         ("--regularizer", "l3", "l1, l2", None),
     ],

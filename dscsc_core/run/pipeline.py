@@ -8,6 +8,7 @@ fails fast and leaves nothing behind; ``outputs`` writes a finished run's files.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import platform
@@ -182,8 +183,12 @@ def cluster(run: PreparedRun, coef: np.ndarray) -> Clustering:
 
 
 # --------------------------------------------------------------------------- executing
+CheckpointSink = Callable[[Checkpoint], None]
+
+
 def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: Path | None,
-             on_epoch: EpochCallback | None, should_stop: Callable[[], bool] | None) -> Trainer:
+             on_epoch: EpochCallback | None, should_stop: Callable[[], bool] | None,
+             checkpoint_sink: CheckpointSink | None = None) -> Trainer:
     """The run's plugins in a Trainer; the run's clusterer also gives the pseudo-labels where an objective reads
     them."""
     config, parts = run.config, run.components
@@ -191,12 +196,26 @@ def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: P
         training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
         device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
         checkpointing=Checkpointing(
-            save=(lambda state: _save_checkpoint(state, checkpoint)) if checkpoint is not None else None,
+            save=_checkpoint_saver(checkpoint, checkpoint_sink),
             should_stop=should_stop or (lambda: False), every=training.checkpoint_every, fingerprint=key,
             settings=config.to_dict(), data=run.data_digest),
         pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
         objective=parts.get("objective"),
     )
+
+
+def _checkpoint_saver(path: Path | None, sink: CheckpointSink | None) -> CheckpointSink | None:
+    """Where each checkpoint goes: the file at ``path``, and a copy (its own tensors) to ``sink``."""
+    if path is None and sink is None:
+        return None
+
+    def save(state: Checkpoint) -> None:
+        if path is not None:
+            _save_checkpoint(state, path)
+        if sink is not None:
+            sink(copy.deepcopy(state))  # the state dicts hold the live network's tensors
+
+    return save
 
 
 def _stage1_sharing(run: PreparedRun, stage1_cache: Path | str | None, resume: Checkpoint | None):
@@ -218,6 +237,7 @@ def execute(
     should_stop: Callable[[], bool] | None = None,
     stage1_cache: Path | str | None = None,
     clusterers: Mapping[str, Clusterer] | None = None,
+    checkpoint_sink: CheckpointSink | None = None,
 ) -> RunResult:
     """Train (Stage I + II), cluster and score a prepared run.
 
@@ -225,15 +245,19 @@ def execute(
     ``should_stop`` asks to stop) and removed once the run has finished. With ``stage1_cache`` a
     finished Stage I of the same settings, data and seed is reused from that folder, and a Stage I
     this run trains is stored there. ``clusterers`` (by name) also cluster the learned C, beside
-    the run's own clusterer, so that they are compared on identical training.
+    the run's own clusterer, so that they are compared on identical training. ``checkpoint_sink`` receives
+    every checkpoint the run makes (the same ones, at the same epochs, as ``checkpoint_dir`` would keep), each a
+    copy the sink may keep, with or without ``checkpoint_dir``; the run computes exactly what it computes
+    without it.
     """
     with cpu_threads(run.config.threads):
-        return _execute(run, on_epoch, checkpoint_dir, resume, should_stop, stage1_cache, clusterers)
+        return _execute(run, on_epoch, checkpoint_dir, resume, should_stop, stage1_cache, clusterers,
+                        checkpoint_sink)
 
 
 def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: Path | str | None,
              resume: Checkpoint | None, should_stop: Callable[[], bool] | None, stage1_cache: Path | str | None,
-             clusterers: Mapping[str, Clusterer] | None) -> RunResult:
+             clusterers: Mapping[str, Clusterer] | None, checkpoint_sink: CheckpointSink | None) -> RunResult:
     config, parts = run.config, run.components
     key = run_fingerprint(run)
     if resume is not None and resume.fingerprint != key:
@@ -245,7 +269,7 @@ def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: P
     # With a solver on features, the network stops after Stage I (no Stage II steps).
     training = config.training() if solver is None else dataclasses.replace(config.training(), epochs=0)
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    trainer = _trainer(run, training, key, path, on_epoch, should_stop)
+    trainer = _trainer(run, training, key, path, on_epoch, should_stop, checkpoint_sink)
     stage1_key, stored, store = _stage1_sharing(run, stage1_cache, resume)
     try:
         trained = trainer.fit(run.data.images, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)

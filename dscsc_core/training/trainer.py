@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from dscsc_core.errors import ConfigError, DataError
 from dscsc_core.plugin_api.interfaces import (
@@ -41,6 +42,19 @@ Evaluator = Callable[[np.ndarray], dict[str, float]]
 
 # Initial weights are drawn at most this many times while the autoencoder starts dead.
 MAX_INITIAL_DRAWS = 10
+
+# torch.profiler ranges around the parts of a Stage II step (benchmarks/profile_step.py reads them). The parts
+# follow one another inside STEP, never nest; a part can open more than once a step (the losses: three times).
+# The shared helpers open them in Stage I too. Without a running profiler a range costs about 6 µs (2026-12,
+# 2 CPU cores): some 60 µs a step, against 6 ms for the smallest synthetic step.
+STEP = "dscsc.step"
+AUGMENTATION = "dscsc.augmentation"
+ENCODER = "dscsc.encoder"  # both views in one pass
+DECODER = "dscsc.decoder"  # C, the self-expression CᵀZ and the decoder of both views
+LOSSES = "dscsc.losses"  # L_DRH, head, miner, L_SCH, L_SEM, an objective's terms, the weighted total, finiteness
+BACKWARD = "dscsc.backward"
+OPTIMIZER = "dscsc.optimizer"
+STEP_PARTS = (AUGMENTATION, ENCODER, DECODER, LOSSES, BACKWARD, OPTIMIZER)
 
 
 def _check_finite(losses: dict[str, torch.Tensor], stage: str, epoch: int, fed_by: dict[str, str]) -> None:
@@ -316,16 +330,19 @@ class Trainer:
             self.objective.load_state_dict(resume.objective)
         labels = None
         for epoch in range(first, cfg.epochs + 1):
-            views = self._encode(network, x, augment=True)
-            coef = sem.coefficients()
-            z_expressed = coef.T @ views.z
-            terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
-            terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
-            if self.objective is not None:
-                labels, renewed = self._pseudo_labels(coef, epoch, labels)
-                terms.update(self.objective(StageTwoStep(epoch, views.z, coef, labels, renewed)))
-            total = self._total(terms, cfg.input_scale, result.gamma)
-            self._step(optimizer, total, terms, "finetune", epoch)
+            with record_function(STEP):
+                views = self._encode(network, x, augment=True)
+                with record_function(DECODER):
+                    coef = sem.coefficients()
+                    z_expressed = coef.T @ views.z
+                terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=coef)
+                with record_function(LOSSES):
+                    terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(coef), result.alpha)
+                    if self.objective is not None:
+                        labels, renewed = self._pseudo_labels(coef, epoch, labels)
+                        terms.update(self.objective(StageTwoStep(epoch, views.z, coef, labels, renewed)))
+                    total = self._total(terms, cfg.input_scale, result.gamma)
+                self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
@@ -345,10 +362,14 @@ class Trainer:
     def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
         """Features of x, and of an augmented view when ``augment`` and the policy makes one."""
         if not augment or self.augment.identity:
-            return _Views(x, self._through(network.encoder, x))
-        x_aug = self.augment(x)
+            with record_function(ENCODER):
+                return _Views(x, self._through(network.encoder, x))
+        with record_function(AUGMENTATION):
+            x_aug = self.augment(x)
         # One batched pass through the shared encoder for both views.
-        features = self._through(network.encoder, torch.cat([x, x_aug]).contiguous(memory_format=torch.channels_last))
+        with record_function(ENCODER):
+            features = self._through(network.encoder,
+                                     torch.cat([x, x_aug]).contiguous(memory_format=torch.channels_last))
         n = x.shape[0]
         return _Views(x, features[:n], x_aug, features[n:])
 
@@ -363,17 +384,19 @@ class Trainer:
                coef: torch.Tensor | None = None) -> dict:
         """L_DRH of every view (DRH decodes ``decoded`` for the original view, ẑ for the augmented
         one, Figure 1) and, when SCH is on and weighted, L_SCH."""
-        if views.x_aug is None:
-            pairs = [(views.x, self._through(network.decoder, decoded))]
-        else:
-            y_both = self._through(network.decoder, torch.cat([decoded, views.z_aug]))
-            n = views.x.shape[0]
-            pairs = [(views.x, y_both[:n]), (views.x_aug, y_both[n:])]
-        terms = {"drh": drh_loss(pairs, self.config.drh_views)}
-        if with_sch and self.config.beta > 0:
-            h = network.head(views.z)
-            h_aug = h if views.z_aug is None else network.head(views.z_aug)
-            terms["sch"] = sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature)
+        with record_function(DECODER):
+            if views.x_aug is None:
+                pairs = [(views.x, self._through(network.decoder, decoded))]
+            else:
+                y_both = self._through(network.decoder, torch.cat([decoded, views.z_aug]))
+                n = views.x.shape[0]
+                pairs = [(views.x, y_both[:n]), (views.x_aug, y_both[n:])]
+        with record_function(LOSSES):
+            terms = {"drh": drh_loss(pairs, self.config.drh_views)}
+            if with_sch and self.config.beta > 0:
+                h = network.head(views.z)
+                h_aug = h if views.z_aug is None else network.head(views.z_aug)
+                terms["sch"] = sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature)
         return terms
 
     def _total(self, terms: dict[str, torch.Tensor], pixel_scale: float, gamma: float = 0.0) -> torch.Tensor:
@@ -388,10 +411,13 @@ class Trainer:
                                        self._clock.so_far(result.timings), objective)
 
     def _step(self, optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
-        _check_finite({**terms, "total": total}, stage, epoch, self._fed_by)
+        with record_function(LOSSES):
+            _check_finite({**terms, "total": total}, stage, epoch, self._fed_by)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        with record_function(BACKWARD):
+            total.backward()
+        with record_function(OPTIMIZER):
+            optimizer.step()
 
     def _scores(self, sem, epoch: int) -> dict[str, float] | None:
         every = self.config.eval_every
