@@ -95,18 +95,20 @@ def test_dasc_without_relabelling_is_one_clear_error(registry):
 
 
 def test_the_discriminator_steps_on_its_own_and_resumes_with_its_state(registry, tmp_path):
-    """The discriminator is DASC's own: its bases and optimiser come back from a checkpoint, so a run stopped
-    in Stage II ends exactly as an uninterrupted one."""
+    """The discriminator is DASC's own: its bases and optimiser come back from a checkpoint, and so do the
+    pseudo-labels, so a run stopped between two re-clusterings ends exactly as an uninterrupted one."""
     from dscsc_core.training.checkpoint import Checkpoint, TrainingInterrupted
 
     layer = {"objective": "dasc", "epochs": 6, "checkpoint_every": 3, "params": {"objective": {"every": 2}}}
     whole = _run(registry, **layer)
     calls = []
+    # Stopped after Stage II epoch 3: the labels of epoch 3 hold for epoch 4, the resumed run's first.
     with pytest.raises(TrainingInterrupted):
         execute(prepare(resolve_config(registry, TINY, layer), registry), checkpoint_dir=tmp_path,
-                should_stop=lambda: calls.append(1) or len(calls) > TINY["pretrain_epochs"] + 3)
+                should_stop=lambda: calls.append(1) or len(calls) == TINY["pretrain_epochs"] + 3)
     stopped = Checkpoint.load(tmp_path / "checkpoint.pt")
-    assert stopped.stage == "finetune" and set(stopped.objective) == {"discriminator", "optimizer"}
+    assert stopped.stage == "finetune" and stopped.epoch == 3
+    assert set(stopped.objective) == {"discriminator", "optimizer"} and len(stopped.pseudo_labels) == 30
     resumed = execute(prepare(resolve_config(registry, TINY, layer), registry), resume=stopped)
     assert [r.losses for r in resumed.history] == [r.losses for r in whole.history]
     assert (resumed.coef == whole.coef).all()

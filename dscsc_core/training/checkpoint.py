@@ -70,6 +70,8 @@ class Checkpoint:
     feature_scale: dict[str, float] = field(default_factory=dict)
     objective: dict[str, Any] = field(default_factory=dict)  # a training objective's own state (Stage II)
     data: str = ""  # digest of the images and labels it trained on (dscsc_core.run.identity.data_digest)
+    # The objective's pseudo-labels of the last epoch, so a run resumed between two re-clusterings keeps them.
+    pseudo_labels: list[int] | None = None
 
     def save(self, path: Path | str) -> None:
         """Temporary file, fsync, rename, and a checksum: a killed process never leaves a truncated checkpoint,

@@ -68,7 +68,7 @@ class Checkpointing:
 
     def after_epoch(self, stage: str, epoch: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     result: TrainingResult, recon: list[float], timings: dict[str, float],
-                    objective_state: dict[str, Any]) -> None:
+                    objective_state: dict[str, Any], pseudo_labels: list[int] | None = None) -> None:
         """Checkpoint every ``every`` epochs, and on a stop request (then stop)."""
         stop = self.should_stop()
         if self.save is None or not (stop or (self.every and epoch % self.every == 0)):
@@ -79,6 +79,7 @@ class Checkpointing:
             stage, epoch, self.fingerprint, network.state_dict(), optimizer.state_dict(), torch.get_rng_state(),
             [report.__dict__ for report in result.history], list(recon), result.pretrain_epochs_run,
             timings, cuda_rng(), self.settings, dict(result.feature_scale), objective_state, self.data,
+            pseudo_labels,
         ))
         if stop:
             raise TrainingInterrupted(f"interrupted in {stage} epoch {epoch}; checkpoint saved")

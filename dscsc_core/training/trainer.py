@@ -328,7 +328,7 @@ class Trainer:
         first = self.checkpointing.restore(network, optimizer, resume)
         if resume is not None and self.objective is not None:
             self.objective.load_state_dict(resume.objective)
-        labels = None
+        labels = _restored_labels(resume, x.device)
         for epoch in range(first, cfg.epochs + 1):
             with record_function(STEP):
                 views = self._encode(network, x, augment=True)
@@ -344,12 +344,13 @@ class Trainer:
                     total = self._total(terms, cfg.input_scale, result.gamma)
                 self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
-            self._after_epoch("finetune", epoch, network, optimizer, result, [])
+            self._after_epoch("finetune", epoch, network, optimizer, result, [], labels)
 
     def _pseudo_labels(self, coef: torch.Tensor, epoch: int,
                        labels: torch.Tensor | None) -> tuple[torch.Tensor | None, bool]:
         """The objective's pseudo-labels from clustering the current C, renewed every ``relabel_every`` epochs
-        (and on the first epoch this process runs, e.g. after a resume); and whether they were renewed now."""
+        (and whenever there are none yet); and whether they were renewed now. A resumed run starts with the
+        labels its checkpoint kept, so it relabels exactly where the uninterrupted run does."""
         every = self.objective.relabel_every
         if every <= 0 or self.pseudo_labeler is None:
             return None, False
@@ -405,10 +406,11 @@ class Trainer:
         return weighted_total(terms, self.config, pixel_scale, gamma, extra)
 
     def _after_epoch(self, stage: str, epoch: int, network: DSCSCNetwork, optimizer, result: TrainingResult,
-                     recon: list[float]) -> None:
+                     recon: list[float], labels: torch.Tensor | None = None) -> None:
         objective = self.objective.state_dict() if self.objective is not None and stage == "finetune" else {}
         self.checkpointing.after_epoch(stage, epoch, network, optimizer, result, recon,
-                                       self._clock.so_far(result.timings), objective)
+                                       self._clock.so_far(result.timings), objective,
+                                       labels.tolist() if labels is not None else None)
 
     def _step(self, optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
         with record_function(LOSSES):
@@ -442,3 +444,9 @@ def _encoder_gets_gradient(network: DSCSCNetwork, x: torch.Tensor) -> bool:
     loss = drh_loss([(x, network.decoder(network.encoder(x)))])
     gradients = torch.autograd.grad(loss, weights, allow_unused=True)
     return any(g is not None and bool(g.any()) for g in gradients)
+
+
+def _restored_labels(resume: Checkpoint | None, device: torch.device) -> torch.Tensor | None:
+    if resume is None or resume.pseudo_labels is None:
+        return None
+    return torch.as_tensor(resume.pseudo_labels, dtype=torch.long, device=device)
