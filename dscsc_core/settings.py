@@ -144,6 +144,11 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
             min=0, role=RUNTIME),
     Setting("checkpoint_every", int, 0, "save a checkpoint every E epochs (0: only when asked to stop)", min=0,
             role=RUNTIME),
+    Setting("sch_share_every", int, 10,
+            "every E Stage II epochs, measure SCH's share of the encoder's gradient (metrics.csv column sch_share: "
+            "|grad of beta-weighted L_SCH| / |grad of the total| over the encoder's weights, above 1 where the "
+            "terms pull against each other; one extra backward "
+            "through the head and encoder, about a fifth of a step on digits; 0: off)", min=0, role=RUNTIME),
 )
 
 # Settings of a run around the trainer.

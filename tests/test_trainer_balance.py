@@ -270,3 +270,28 @@ def test_bf16_precision_runs_the_autoencoder_in_bf16_and_keeps_c_and_the_losses_
     config = resolve_config(registry, TINY)
     assert settings_fingerprint(resolve_config(registry, TINY, {"precision": "fp32"})) == settings_fingerprint(config)
     assert settings_fingerprint(resolve_config(registry, TINY, {"precision": "bf16"})) != settings_fingerprint(config)
+
+
+def test_schs_share_of_the_encoders_gradient_is_measured_without_moving_any_number(registry):
+    measured = _run(registry, epochs=4, sch_share_every=2)
+    plain = _run(registry, epochs=4, sch_share_every=0)
+    assert (measured.coef == plain.coef).all()
+    assert [r.losses for r in measured.history] == [r.losses for r in plain.history]
+    shares = {r.epoch: r.diagnostics for r in measured.history if r.stage == "finetune"}
+    assert shares[1] is None and shares[3] is None and set(shares[2]) == set(shares[4]) == {"sch_share"}
+    assert all(r.diagnostics is None for r in plain.history)
+    # Where SCH is the whole loss the share is 1; where it is a speck of it, a speck.
+    dominant = _run(registry, epochs=2, sch_share_every=1, beta=1e9).history[-1].diagnostics["sch_share"]
+    negligible = _run(registry, epochs=2, sch_share_every=1, beta=1e-9).history[-1].diagnostics["sch_share"]
+    assert dominant == pytest.approx(1.0, abs=1e-3) and negligible < 1e-6
+    assert _run(registry, epochs=2, beta=0.0).history[-1].diagnostics is None  # no SCH, nothing to measure
+
+
+def test_metrics_csv_carries_the_sch_share_where_it_was_measured(registry, tmp_path):
+    import csv
+
+    from dscsc_core.run.outputs import write_result
+
+    write_result(_run(registry, epochs=4, sch_share_every=2), tmp_path)
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [row["sch_share"] != "" for row in rows if row["stage"] == "finetune"] == [False, True, False, True]

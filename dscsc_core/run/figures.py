@@ -65,7 +65,7 @@ def affinity_figure(affinity, predicted: np.ndarray, truth: np.ndarray | None, p
 def loss_figure(rows: list[dict[str, str]], path: Path) -> Path:
     """Each loss term over the epochs of both stages, plus ACC/NMI where they were evaluated."""
     plt = _pyplot()
-    # metrics.csv's loss columns in its order (Algorithm 1's, an objective's, the total), where any row has one.
+    # metrics.csv's columns in its order (Algorithm 1's terms, an objective's, the total; sch_share where measured).
     columns = [name for name in rows[0] if name not in ("stage", "epoch", *SCORES)] if rows else []
     terms = [name for name in columns if any(r.get(name) for r in rows)]
     scored = any(r.get("acc") for r in rows)

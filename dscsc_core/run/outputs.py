@@ -122,10 +122,12 @@ def metrics_csv(history) -> str:
     core = [term.name for term in LOSS_TERMS]
     # A training objective's terms, in the order the run first reported them, before the total.
     extra = list(dict.fromkeys(name for report in history for name in report.losses if name not in core))
-    columns = ("stage", "epoch", *core[:-1], *extra, core[-1], *SCORES)
+    diagnostics = list(dict.fromkeys(name for report in history for name in (report.diagnostics or {})))
+    columns = ("stage", "epoch", *core[:-1], *extra, core[-1], *SCORES, *diagnostics)
     lines = [",".join(columns)]
     for report in history:
-        values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {})}
+        values = {"stage": report.stage, "epoch": report.epoch, **report.losses, **(report.scores or {}),
+                  **(report.diagnostics or {})}
         lines.append(",".join("" if values.get(c) is None else str(values[c]) for c in columns))
     return "\n".join(lines) + "\n"
 

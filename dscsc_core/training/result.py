@@ -17,6 +17,8 @@ class EpochReport:
     total: int
     losses: dict[str, float]
     scores: dict[str, float] | None = None  # e.g. ACC/NMI of the current C, at evaluation epochs
+    # Measurements of the step that are neither losses nor scores, e.g. sch_share (see Trainer._sch_share).
+    diagnostics: dict[str, float] | None = None
 
 
 @dataclass

@@ -342,8 +342,10 @@ class Trainer:
                         labels, renewed = self._pseudo_labels(coef, epoch, labels)
                         terms.update(self.objective(StageTwoStep(epoch, views.z, coef, labels, renewed)))
                     total = self._total(terms, cfg.input_scale, result.gamma)
+                sch_gradient = self._sch_gradient(network, terms, epoch)
                 self._step(optimizer, total, terms, "finetune", epoch)
-            result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch)))
+            result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch),
+                                               self._sch_share(network, sch_gradient)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [], labels)
 
     def _pseudo_labels(self, coef: torch.Tensor, epoch: int,
@@ -421,6 +423,28 @@ class Trainer:
         with record_function(OPTIMIZER):
             optimizer.step()
 
+    def _sch_gradient(self, network: DSCSCNetwork, terms: dict[str, torch.Tensor],
+                      epoch: int) -> list[torch.Tensor] | None:
+        """The encoder's gradient of β·scale²·L_SCH alone, every ``sch_share_every`` Stage II epochs (before the
+        step's own backward; it draws no random numbers and leaves the step's gradients as they are)."""
+        every = self.config.sch_share_every
+        if "sch" not in terms or every <= 0 or epoch % every:
+            return None
+        weight = next(term for term in LOSS_TERMS if term.name == "sch").weight(self.config, self.config.input_scale, 0)
+        weights = [p for p in network.encoder.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(weight * terms["sch"], weights, retain_graph=True, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(weights, grads, strict=True)]
+
+    @staticmethod
+    def _sch_share(network: DSCSCNetwork, sch_gradient: list[torch.Tensor] | None) -> dict[str, float] | None:
+        """|∇ SCH| / |∇ total| over the encoder's weights, the total's gradient being the step's own."""
+        if sch_gradient is None:
+            return None
+        total = [p.grad for p in network.encoder.parameters() if p.requires_grad]
+        total_norm = torch.sqrt(sum((g.double() ** 2).sum() for g in total if g is not None))
+        sch_norm = torch.sqrt(sum((g.double() ** 2).sum() for g in sch_gradient))
+        return {"sch_share": float(sch_norm / total_norm) if total_norm > 0 else float("nan")}
+
     def _scores(self, sem, epoch: int) -> dict[str, float] | None:
         every = self.config.eval_every
         if self.evaluate is None or every <= 0 or (epoch % every and epoch != self.config.epochs):
@@ -429,10 +453,10 @@ class Trainer:
             return self.evaluate(sem.coefficients().cpu().numpy().astype(np.float64))
 
     def _report(self, stage: str, epoch: int, total_epochs: int, terms: dict[str, torch.Tensor], total,
-                scores: dict[str, float] | None = None) -> EpochReport:
+                scores: dict[str, float] | None = None, diagnostics: dict[str, float] | None = None) -> EpochReport:
         losses = {name: float(value.detach()) for name, value in terms.items()}
         losses["total"] = float(total.detach())
-        report = EpochReport(stage, epoch, total_epochs, losses, scores)
+        report = EpochReport(stage, epoch, total_epochs, losses, scores, diagnostics)
         self.on_epoch(report)
         return report
 
