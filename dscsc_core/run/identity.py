@@ -51,7 +51,7 @@ def _digest(values: Mapping[str, Any], length: int) -> str:
 
 def result_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings that shape a run's result: less those that only say where and how it runs, less the
-    later-added ones at their earlier value. Keys that are not settings (``params``, ``data_shape``) stay."""
+    later-added ones at their earlier value. Keys that are not settings (``params``, ``data``) stay."""
     return {key: value for key, value in without_earlier_values(dict(settings)).items() if key not in _RUNTIME}
 
 
