@@ -180,6 +180,8 @@ MATRIX: dict[str, list[tuple[list[str], str]]] = {
         (["run", "--encoder", "conv3", "--channels", "3,3"], "needs 3 channel and kernel values"),
         (["run", "--n-clusters", "1"], "'n_clusters' must be >= 2"),
         (["run", "--objective", "dasc", "--every", "0"], "objective 'dasc' parameter 'every' must be >= 1"),
+        (["run", "--clusterer", "sparse-spectral", "--clusterer.k", "5000"],
+         "clusterer 'sparse-spectral' parameter 'k' must be smaller than N"),
         (["run", "--head-dim", "100000000"], "'head_dim' must be <= 4096"),
         (["run", "--encoder", "conv3", "--channels", "3,3,500000"], "parameter 'channels' must be <= 1024"),
         (["run", "--encoder", "conv1", "--kernels", "99"], "parameter 'kernels' must be <= 31"),
@@ -332,7 +334,7 @@ def test_every_float_and_int_parameter_of_the_builtin_plugins_has_a_case():
 def test_every_class_has_its_cases():
     counts = Counter(kind for kind, _, _ in CASES)
     assert counts == {
-        "unknown names": 8, "wrong types": 5, "out-of-range values": 12,
+        "unknown names": 8, "wrong types": 5, "out-of-range values": 13,
         "non-finite floats": 2 * len(CORE_FLOATS) + len(PLUGIN_FLOATS) + 3,
         "whole numbers out of range": len(CORE_INTS) + len(PLUGIN_INTS) + 7,
         "usage errors": 10, "missing or unreadable files": 12, "bad data": 8, "unwritable output": 5,

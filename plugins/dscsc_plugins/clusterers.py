@@ -214,6 +214,11 @@ class SparseSpectralClusterer(Clusterer):
     )
     accepts_sparse = True
 
+    def check_context(self, context):
+        if self.k >= context.n_samples:
+            raise DataError(f"clusterer '{self.name}' parameter 'k' must be smaller than N = {context.n_samples} "
+                            f"(each sample links to at most N-1 others); got {self.k}")
+
     def cluster(self, coef, n_clusters, seed):
         affinity = sparse_symmetric_affinity(coef, self.k)
         with warnings.catch_warnings():
