@@ -127,6 +127,12 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
     Setting("coef_init_scale", float, 1e-4, "std (normal) or value (constant) of the initial coefficients", min=0),
     Setting("coef_diagonal", str, "zero", "diag(C): zero at every step (eq. 1) or free (DSC-Net's code)",
             choices=COEF_DIAGONALS),
+    Setting("coef_support", int, 0,
+            "express each sample by its k nearest neighbours in Stage I's features only: C held as N x k, never "
+            "N x N (the scalable path; 0: eq. 1's dense C)", min=0, role=added_later(0)),
+    Setting("stage2_batch_size", int, 0,
+            "Stage II mini-batch size: each step expresses a batch over a memory bank of every sample's latent "
+            "(needs coef_support > 0; 0: the full batch)", min=0, role=added_later(0)),
     Setting("drh_views", str, "mean",
             "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
             choices=DRH_VIEW_COMBINES, role=added_later("mean", stage1=STAGE1_WITH_SCH)),

@@ -166,3 +166,9 @@ class RunContext:
     input_shape: tuple[int, int, int]
     extra: dict[str, Any] = field(default_factory=dict)
     data_root: Any = None  # the run's DataRoot: plugins resolve user-named files (e.g. weights) against it
+    # The fewest samples a miner or the head sees at once: N, or the smallest Stage II mini-batch.
+    batch_samples: int | None = None
+
+    @property
+    def samples_at_once(self) -> int:
+        return self.batch_samples if self.batch_samples is not None else self.n_samples

@@ -43,6 +43,7 @@ from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, Training
 from dscsc_core.training.lifecycle import Checkpointing
 from dscsc_core.training.result import STAGE1_STORED_S, TrainingResult
 from dscsc_core.training.stage1_cache import StageOneCache
+from dscsc_core.training.supported_coef import stage2_batches
 from dscsc_core.training.trainer import EpochCallback, Trainer
 
 
@@ -157,11 +158,35 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
         raise DataError(
             f"dataset '{data.name}' has {n_samples} samples, fewer than the {n_clusters} clusters asked for"
         )
-    check_memory(n_samples, device)
-    context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]), data_root=data_root)
+    if config.stage2_batch_size > 0 and config.coef_support == 0:
+        raise ConfigError("Stage II in mini-batches ({batch}) needs C on a support of neighbours: set {support} "
+                          "(e.g. 50), or {batch} to 0", batch="stage2_batch_size", support="coef_support")
+    if config.coef_support > 0:
+        _check_scalable_path(config, components, n_samples)
+    else:
+        check_memory(n_samples, device)
+    context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]), data_root=data_root,
+                         batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)))
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
+
+
+def _check_scalable_path(config: RunConfig, components: dict[str, Component], n_samples: int) -> None:
+    """C on a support of k neighbours (``coef_support``) leaves as a sparse matrix: what it needs, before training."""
+    if config.coef_support >= n_samples:
+        raise ConfigError(f"{{support}} must be smaller than the {n_samples} samples (each is expressed by at most "
+                          f"N-1 others); got {config.coef_support}", support="coef_support")
+    if config.stage2_batch_size > n_samples:
+        raise ConfigError(f"{{batch}} must be at most the {n_samples} samples; got {config.stage2_batch_size}",
+                          batch="stage2_batch_size")
+    clusterer = components["clusterer"]
+    if not clusterer.accepts_sparse:
+        raise ConfigError(f"{{support}} keeps C sparse, and clusterer '{clusterer.name}' needs a dense C; choose a "
+                          "clusterer that takes a sparse one (e.g. sparse-spectral)", support="coef_support")
+    if components.get("objective") is not None:
+        raise ConfigError("a training objective reads the dense C; leave {objective} unset with {support}",
+                          objective="objective", support="coef_support")
 
 
 def _cluster_count(config: RunConfig, data: Dataset) -> int:

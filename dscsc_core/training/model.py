@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from dscsc_core.plugin_api.interfaces import AutoEncoderParts
+from dscsc_core.training.supported_coef import SupportedSelfExpression
 
 
 class SelfExpression(nn.Module):
@@ -55,7 +56,7 @@ class DSCSCNetwork(nn.Module):
         self.homogeneous = parts.homogeneous
         self.head = projection_head(parts.latent_dim, head_hidden, head_dim)
         self.latent_dim = parts.latent_dim
-        self.self_expression: SelfExpression | None = None
+        self.self_expression: SelfExpression | SupportedSelfExpression | None = None
         # The modules a training objective trains with the network, when it has any:
         # in the network, they are optimised and checkpointed with it.
         self.objective: nn.ModuleList | None = None
@@ -81,3 +82,8 @@ class DSCSCNetwork(nn.Module):
                                init: str = "normal", diagonal: str = "zero") -> None:
         device = next(self.encoder.parameters()).device
         self.self_expression = SelfExpression(n_samples, scale, generator, init, diagonal).to(device)
+
+    def attach_supported_self_expression(self, support: torch.Tensor, bank: torch.Tensor, scale: float,
+                                         generator: torch.Generator, init: str = "normal") -> None:
+        """C on a support of k neighbours per sample (``SupportedSelfExpression``), with the memory bank."""
+        self.self_expression = SupportedSelfExpression(support, scale, generator, init, bank)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import sparse
 from torch.profiler import record_function
 
 from dscsc_core.errors import ConfigError, DataError
@@ -36,6 +37,7 @@ from dscsc_core.training.model import DSCSCNetwork
 from dscsc_core.training.precision import reproducible_fp32
 from dscsc_core.training.result import EpochReport, TrainingResult
 from dscsc_core.training.stage1_reuse import StageOneReuse
+from dscsc_core.training.supported_coef import nearest_support, stage2_batches
 
 EpochCallback = Callable[[EpochReport], None]
 Evaluator = Callable[[np.ndarray], dict[str, float]]
@@ -175,8 +177,11 @@ class Trainer:
             self._stage1_into(network, images, x, result, stage1, resume, on_stage1)
             resume = None
         self._clock.start("finetune_s")
-        self._attach_stage2_parts(network, x.shape[0], n_clusters)
-        self._finetune(network, x, result, resume)
+        self._attach_stage2_parts(network, x, n_clusters)
+        if self.config.coef_support > 0:
+            self._finetune_batched(network, x, result, resume)
+        else:
+            self._finetune(network, x, result, resume)
         result.timings = self._clock.so_far(result.timings)
         self._read_out(network, x, result)
         return result
@@ -215,22 +220,29 @@ class Trainer:
         with torch.no_grad():
             result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
 
-    def _attach_stage2_parts(self, network: DSCSCNetwork, n_samples: int, n_clusters: int) -> None:
+    def _attach_stage2_parts(self, network: DSCSCNetwork, x: torch.Tensor, n_clusters: int) -> None:
         """C, and what a training objective trains with the network."""
-        cfg = self.config
+        cfg, n_samples = self.config, x.shape[0]
         generator = torch.Generator().manual_seed(cfg.seed + 1)
-        network.attach_self_expression(n_samples, cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_diagonal)
+        if cfg.coef_support > 0:
+            features = self._features(network, x)
+            network.attach_supported_self_expression(nearest_support(features, cfg.coef_support), features,
+                                                     cfg.coef_init_scale, generator, cfg.coef_init)
+        else:
+            network.attach_self_expression(n_samples, cfg.coef_init_scale, generator, cfg.coef_init,
+                                           cfg.coef_diagonal)
         if self.objective is not None:
-            network.attach_objective_modules(self.objective.setup(network.latent_dim, n_samples, n_clusters,
+            network.attach_objective_modules(self.objective.setup(network.latent_dim, x.shape[0], n_clusters,
                                                                   self.device, cfg.lr))
 
-    @staticmethod
     @torch.no_grad()
-    def _read_out(network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult) -> None:
-        """The learned C and the final features, as NumPy, into ``result``."""
+    def _read_out(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult) -> None:
+        """The learned C (dense, or sparse on the scalable path) and the final features into ``result``."""
         assert network.self_expression is not None
-        result.coef = network.self_expression.coefficients().cpu().numpy().astype(np.float64)
-        features = network.encoder(x)
+        coef = network.self_expression.coefficients()
+        result.coef = coef if sparse.issparse(coef) else coef.cpu().numpy().astype(np.float64)
+        size = self.config.stage2_batch_size or x.shape[0]
+        features = torch.cat([network.encoder(part) for part in x.split(size)])
         result.embedding = features.cpu().numpy()
         result.feature_scale["final"] = _mean_squared_norm(features)
 
@@ -348,6 +360,41 @@ class Trainer:
                                                self._sch_share(network, sch_gradient)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [], labels)
 
+    def _finetune_batched(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
+                          resume: Checkpoint | None) -> None:
+        """Stage II on C's support, in mini-batches of ``stage2_batch_size`` (all of them: one per epoch): each
+        step expresses its batch over the memory bank, whose entries it then renews. An epoch's reported terms
+        are its batches' sums, as a full-batch epoch's are sums over the samples."""
+        cfg, sem = self.config, network.self_expression
+        optimizer = _adam(network, cfg.lr)
+        first = self.checkpointing.restore(network, optimizer, resume)
+        for epoch in range(first, cfg.epochs + 1):
+            sums: dict[str, torch.Tensor] = {}
+            with record_function(STEP):
+                order = torch.randperm(x.shape[0], device=x.device)
+                for rows in order.split(stage2_batches(x.shape[0], cfg.stage2_batch_size)):
+                    views = self._encode(network, x[rows].contiguous(memory_format=torch.channels_last), augment=True)
+                    with record_function(DECODER):
+                        z_expressed = sem.express(rows, views.z)
+                    terms = self._terms(network, views, decoded=z_expressed, with_sch=True)
+                    with record_function(LOSSES):
+                        terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(sem.values[rows]),
+                                                result.alpha)
+                        total = self._total(terms, cfg.input_scale, result.gamma)
+                    self._step(optimizer, total, terms, "finetune", epoch)
+                    sem.remember(rows, views.z)
+                    for name, value in {**terms, "total": total}.items():
+                        sums[name] = sums.get(name, 0.0) + value.detach()
+            total = sums.pop("total")
+            result.history.append(self._report("finetune", epoch, cfg.epochs, sums, total, self._scores(sem, epoch)))
+            self._after_epoch("finetune", epoch, network, optimizer, result, [])
+
+    def _features(self, network: DSCSCNetwork, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's features of every sample, without gradient, a bounded batch at a time."""
+        size = self.config.stage2_batch_size or x.shape[0]
+        with torch.no_grad():
+            return torch.cat([self._through(network.encoder, part) for part in x.split(size)])
+
     def _pseudo_labels(self, coef: torch.Tensor, epoch: int,
                        labels: torch.Tensor | None) -> tuple[torch.Tensor | None, bool]:
         """The objective's pseudo-labels from clustering the current C, renewed every ``relabel_every`` epochs
@@ -450,7 +497,8 @@ class Trainer:
         if self.evaluate is None or every <= 0 or (epoch % every and epoch != self.config.epochs):
             return None
         with torch.no_grad():
-            return self.evaluate(sem.coefficients().cpu().numpy().astype(np.float64))
+            coef = sem.coefficients()
+            return self.evaluate(coef if sparse.issparse(coef) else coef.cpu().numpy().astype(np.float64))
 
     def _report(self, stage: str, epoch: int, total_epochs: int, terms: dict[str, torch.Tensor], total,
                 scores: dict[str, float] | None = None, diagnostics: dict[str, float] | None = None) -> EpochReport:

@@ -22,7 +22,7 @@ class KnnMiner(NegativeMiner):
     params = (Param("k", int, 10, "number of nearest neighbours spared from being negatives", min=0),)
 
     def check_context(self, context):
-        self._check_k(context.n_samples)
+        self._check_k(context.samples_at_once)
 
     def _check_k(self, n_samples: int) -> None:
         if self.k >= n_samples - 1:

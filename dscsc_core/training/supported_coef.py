@@ -1,0 +1,74 @@
+"""Self-expression without an N x N matrix: each sample is expressed by its k nearest neighbours only.
+
+``SupportedSelfExpression`` holds C restricted to a fixed support, as an N x k matrix of values: row i holds
+the coefficients that express sample i by the samples ``support[i]`` (in the paper's convention they are
+C[support[i, j], i]; diag(C) = 0 because no sample is its own neighbour). Parameters, gradient and Adam's
+moments are N x k, the self-expression of a batch gathers B x k x d features, and the learned C leaves as a
+scipy.sparse matrix. With k = N - 1 the support is every other sample and this is eq. 1's C.
+
+It also keeps the memory bank of Stage II in mini-batches: every sample's latent as last computed, which a
+step reads for the samples outside its batch (their features then carry no gradient).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import sparse
+from torch import nn
+from torch.nn import functional as F
+
+# Rows of the neighbour search at a time: bounds its working memory to this many rows x N similarities.
+_SEARCH_BLOCK = 1024
+
+
+def stage2_batches(n_samples: int, batch_size: int) -> list[int]:
+    """The sizes of an epoch's Stage II mini-batches: as few as hold at most ``batch_size`` each (0: one of all
+    samples), as equal as possible, so no batch is a small remainder."""
+    count = -(-n_samples // batch_size) if batch_size > 0 else 1
+    return [n_samples // count + (1 if i < n_samples % count else 0) for i in range(count)]
+
+
+@torch.no_grad()
+def nearest_support(features: torch.Tensor, k: int) -> torch.Tensor:
+    """Each sample's k most cosine-similar other samples (N x k indices), found in blocks of rows."""
+    unit = F.normalize(features.float().flatten(1), dim=1)
+    n = unit.shape[0]
+    rows = []
+    for start in range(0, n, _SEARCH_BLOCK):
+        block = unit[start:start + _SEARCH_BLOCK] @ unit.T
+        block[torch.arange(block.shape[0]), torch.arange(start, start + block.shape[0])] = -float("inf")
+        rows.append(block.topk(k, dim=1).indices)
+    return torch.cat(rows)
+
+
+class SupportedSelfExpression(nn.Module):
+    def __init__(self, support: torch.Tensor, scale: float, generator: torch.Generator, init: str = "normal",
+                 bank: torch.Tensor | None = None):
+        super().__init__()
+        n, k = support.shape
+        values = (torch.full((n, k), float(scale)) if init == "constant"
+                  else torch.randn(n, k, generator=generator) * scale)
+        self.values = nn.Parameter(values.to(support.device))
+        self.register_buffer("support", support)
+        # The memory bank (N x d): saved with the network, so a resumed run reads the bank it left.
+        self.register_buffer("bank", bank if bank is not None else torch.zeros(n, 0, device=support.device))
+
+    def express(self, rows: torch.Tensor, batch_features: torch.Tensor) -> torch.Tensor:
+        """ẑ of the samples ``rows`` (whose features, with their gradient, are ``batch_features``): each row's
+        coefficients times its neighbours' features, live for neighbours in the batch, from the bank else."""
+        features = self.bank.index_put((rows,), batch_features)  # out of place: the batch's carry gradient
+        neighbours = features[self.support[rows]]  # B x k x d
+        return torch.einsum("bk,bkd->bd", self.values[rows], neighbours)
+
+    @torch.no_grad()
+    def remember(self, rows: torch.Tensor, batch_features: torch.Tensor) -> None:
+        self.bank[rows] = batch_features.detach()
+
+    @torch.no_grad()
+    def coefficients(self) -> sparse.csr_matrix:
+        """C in the paper's convention (column i expresses sample i), as an N x N CSR matrix of N·k entries."""
+        n, k = self.values.shape
+        values = self.values.detach().cpu().double().numpy().ravel()
+        expressed = np.repeat(np.arange(n), k)
+        return sparse.csr_matrix((values, (self.support.cpu().numpy().ravel(), expressed)), shape=(n, n))
