@@ -153,12 +153,28 @@ def test_truncated_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT]
 
 
-def test_too_large_for_memory_is_refused_before_training(tmp_path, monkeypatch):
+def test_a_dense_c_too_large_for_memory_takes_the_scalable_path_with_a_warning(tmp_path, monkeypatch):
     import dscsc_core.run.memory as memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)  # 1 MiB; 200 samples need ~2.4 MiB
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", "synthetic", "--pretrain-epochs", "1", "--epochs", "1", "--k", "3",
+                    "--no-figures", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "200 samples need" in warned[0] and "takes the scalable path (coef_support 50, " \
+        "stage2_batch_size 200, clusterer sparse-spectral" in warned[0]
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["config"]["coef_support"] == 50 and summary["components"]["clusterer"]["name"] == "sparse-spectral"
+    assert (out / "coef.npz").is_file()
+
+
+def test_too_large_for_memory_with_an_objective_that_needs_the_dense_c_is_refused(tmp_path, monkeypatch):
+    import dscsc_core.run.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2**20)
     out = tmp_path / "never"
-    result = invoke("run", "--dataset", "synthetic", "--epochs", "1", "--out", str(out))
+    result = invoke("run", "--dataset", "synthetic", "--epochs", "1", "--objective", "dasc", "--out", str(out))
     assert_one_line_error(result, "200 samples need about", "GiB free", "use at most about")
     assert not out.exists()
 

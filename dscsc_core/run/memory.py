@@ -45,6 +45,12 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def dense_fits(n_samples: int, device: torch.device) -> bool:
+    """Whether the dense C and its companions fit the device (True when its free memory cannot be told)."""
+    free = available_bytes(device)
+    return free is None or estimated_bytes(n_samples) <= free
+
+
 def check_memory(n_samples: int, device: torch.device) -> None:
     needed, free = estimated_bytes(n_samples), available_bytes(device)
     if free is not None and needed > free:

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import platform
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from dscsc_core import __version__
-from dscsc_core.errors import ConfigError, DataError, DeviceError
+from dscsc_core.errors import ConfigError, DataError, DeviceError, DscscWarning
 from dscsc_core.files import make_folder
 from dscsc_core.metrics import clustering_scores
 from dscsc_core.plugin_api.datapaths import DataRoot
@@ -33,9 +34,9 @@ from dscsc_core.plugin_api.params import Component, RunContext
 from dscsc_core.plugin_api.registry import ComponentInfo, Registry
 from dscsc_core.run.config import RunConfig
 from dscsc_core.run.identity import data_digest, resume_mismatch, run_fingerprint, stage1_fingerprint
-from dscsc_core.run.memory import check_memory
+from dscsc_core.run.memory import check_memory, dense_fits, estimated_bytes
 from dscsc_core.run.outputs import CHECKPOINT
-from dscsc_core.run.parameters import route_params, typed_params
+from dscsc_core.run.parameters import parameter_owner, route_params, typed_params
 from dscsc_core.run.results import LearnedC, RunResult, RunTimings, Scored, StageOneUse
 from dscsc_core.run.threads import blas_threads, cpu_threads
 from dscsc_core.settings import TrainingConfig
@@ -161,15 +162,46 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     if config.stage2_batch_size > 0 and config.coef_support == 0:
         raise ConfigError("Stage II in mini-batches ({batch}) needs C on a support of neighbours: set {support} "
                           "(e.g. 50), or {batch} to 0", batch="stage2_batch_size", support="coef_support")
+    if config.coef_support == 0 and not dense_fits(n_samples, device):
+        config, infos, components = _scalable_instead(config, registry, infos, components, n_samples, device)
     if config.coef_support > 0:
         _check_scalable_path(config, components, n_samples)
-    else:
-        check_memory(n_samples, device)
     context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]), data_root=data_root,
                          batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)))
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
+
+
+# What a run takes when the dense C would not fit: each sample expressed by this many neighbours, Stage II in
+# batches of at most this many samples (the first measured setting, docs/running.md), a clusterer of sparse C.
+SCALABLE_SUPPORT, SCALABLE_BATCH, SCALABLE_CLUSTERER = 50, 1000, "sparse-spectral"
+
+
+def _scalable_instead(config: RunConfig, registry: Registry, infos: dict[str, ComponentInfo],
+                      components: dict[str, Component], n_samples: int, device: torch.device):
+    """The run on the scalable path, with a warning that says why and what it chose. A training objective needs
+    the dense C, so such a run is refused as before."""
+    if components.get("objective") is not None:
+        check_memory(n_samples, device)
+    changes = {"coef_support": min(SCALABLE_SUPPORT, n_samples - 1),
+               "stage2_batch_size": min(SCALABLE_BATCH, n_samples)}
+    # Each plugin parameter named by its owner: a plain "k" must keep its plugin when another one joins.
+    owned = {key: parameter_owner(key, infos) for key in config.params}
+    params = {f"{option}.{name}": config.params[key] for key, (option, name) in owned.items()}
+    if not components["clusterer"].accepts_sparse:
+        changes["clusterer"] = SCALABLE_CLUSTERER
+        params = {key: value for key, value in params.items() if not key.startswith("clusterer.")}
+    scalable = dataclasses.replace(config, **changes, params=params)
+    needed = estimated_bytes(n_samples)
+    size = f"{needed / 2**30:.1f} GiB" if needed >= 2**30 else f"{needed / 2**20:.1f} MiB"
+    warnings.warn(DscscWarning(
+        f"{n_samples} samples need {size} for a dense C on {device}, more than it has free: this run takes the "
+        "scalable path (" + ", ".join(f"{k} {v}" for k, v in changes.items())
+        + "; docs/running.md, 'Large datasets')"), stacklevel=3)
+    new_infos, new_components = build_components(scalable, registry)
+    new_infos["dataset"], new_components["dataset"] = infos["dataset"], components["dataset"]
+    return scalable, new_infos, new_components
 
 
 def _check_scalable_path(config: RunConfig, components: dict[str, Component], n_samples: int) -> None:
