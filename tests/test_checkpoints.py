@@ -163,9 +163,10 @@ def test_a_dense_c_too_large_for_memory_takes_the_scalable_path_with_a_warning(t
     assert result.exit_code == 0, result.output
     warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warned) == 1 and "200 samples need" in warned[0] and "takes the scalable path (coef_support 50, " \
-        "stage2_batch_size 200, clusterer sparse-spectral" in warned[0]
+        "stage2_batch_size 200, pretrain_batch_size 200, clusterer sparse-spectral" in warned[0]
     summary = json.loads((out / "result.json").read_text())
     assert summary["config"]["coef_support"] == 50 and summary["components"]["clusterer"]["name"] == "sparse-spectral"
+    assert summary["config"]["pretrain_batch_size"] == 200  # Stage I's SCH, too, in batches
     assert (out / "coef.npz").is_file()
 
 

@@ -14,8 +14,8 @@ from dscsc_core.training.checkpoint import TrainingInterrupted
 from dscsc_core.training.supported_coef import SupportedSelfExpression, nearest_support, stage2_batches
 
 TINY = {"dataset": "synthetic", "pretrain_epochs": 2, "epochs": 4, "device": "cpu", "threads": 1,
-        "clusterer": "sparse-spectral", "coef_support": 6, "params": {"subspaces": 3, "per_subspace": 10,
-                                                                       "miner.k": 2, "clusterer.k": 5}}
+        "pretrain_batch_size": 10, "clusterer": "sparse-spectral", "coef_support": 6,
+        "params": {"subspaces": 3, "per_subspace": 10, "miner.k": 2, "clusterer.k": 5}}
 
 
 def test_the_support_is_each_samples_k_most_similar_others(monkeypatch):
@@ -89,6 +89,7 @@ def test_a_batched_run_resumes_to_the_uninterrupted_result(registry, tmp_path):
     ({"stage2_batch_size": 31}, "must be at most the 30 samples"),
     ({"clusterer": "dsc-post"}, "clusterer 'dsc-post' needs a dense C"),
     ({"objective": "dasc"}, "a training objective reads the dense C"),
+    ({"pretrain_batch_size": 0}, "Stage I trains SCH over all samples at once"),
 ])
 def test_what_the_scalable_path_cannot_do_is_refused_before_training(registry, layer, message):
     config = resolve_config(registry, TINY, layer)

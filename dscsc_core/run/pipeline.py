@@ -186,6 +186,8 @@ def _scalable_instead(config: RunConfig, registry: Registry, infos: dict[str, Co
         check_memory(n_samples, device)
     changes = {"coef_support": min(SCALABLE_SUPPORT, n_samples - 1),
                "stage2_batch_size": min(SCALABLE_BATCH, n_samples)}
+    if config.pretrain_objective == "drh+sch" and config.pretrain_batch_size == 0:
+        changes["pretrain_batch_size"] = min(SCALABLE_BATCH, n_samples)  # Stage I's SCH, batch by batch
     # Each plugin parameter named by its owner: a plain "k" must keep its plugin when another one joins.
     owned = {key: parameter_owner(key, infos) for key in config.params}
     params = {f"{option}.{name}": config.params[key] for key, (option, name) in owned.items()}
@@ -212,6 +214,10 @@ def _check_scalable_path(config: RunConfig, components: dict[str, Component], n_
     if config.stage2_batch_size > n_samples:
         raise ConfigError(f"{{batch}} must be at most the {n_samples} samples; got {config.stage2_batch_size}",
                           batch="stage2_batch_size")
+    if config.pretrain_objective == "drh+sch" and config.pretrain_batch_size == 0:
+        raise ConfigError("Stage I trains SCH over all samples at once ({objective} drh+sch), an N x N matrix; set "
+                          "{batch} (e.g. 1000), or {objective} to drh", objective="pretrain_objective",
+                          batch="pretrain_batch_size")
     clusterer = components["clusterer"]
     if not clusterer.accepts_sparse:
         raise ConfigError(f"{{support}} keeps C sparse, and clusterer '{clusterer.name}' needs a dense C; choose a "
