@@ -107,3 +107,10 @@ def test_swapping_a_plugin_drops_the_earlier_plugins_qualified_parameters():
     assert same.params == {"augment.degrees": 15, "miner.k": 5}
     later = RunConfig.from_layers(preset, {"augment": "none"}, {"params": {"augment": {"p": 1}}})
     assert later.params == {"miner.k": 5, "augment.p": 1}  # given after the swap: kept (and checked later)
+
+
+def test_a_layer_keeps_the_parameters_it_gives_the_plugin_it_picks_whatever_its_key_order():
+    from dscsc_core.run.config import RunConfig
+
+    layer = {"params": {"miner": {"k": 3}}, "miner": "affinity"}  # params written before the pick
+    assert RunConfig.from_layers({"miner": "knn"}, layer).params == {"miner.k": 3}

@@ -53,6 +53,15 @@ def test_only_the_batch_carries_gradient_and_the_bank_serves_the_rest():
     assert torch.equal(sem.bank[:2], live.detach()) and torch.equal(sem.bank[2:], bank[2:])
 
 
+def test_a_batchs_block_of_c_is_c_among_its_samples():
+    generator = torch.Generator().manual_seed(3)
+    z = torch.randn(10, 3, generator=generator)
+    sem = SupportedSelfExpression(nearest_support(z, 4), 0.5, generator, bank=z.clone())
+    rows = torch.tensor([7, 2, 9, 4])
+    dense = torch.as_tensor(sem.coefficients().toarray(), dtype=torch.float32)
+    assert torch.equal(sem.batch_block(rows), dense[rows][:, rows])
+
+
 def test_mini_batches_are_as_equal_as_can_be():
     assert stage2_batches(200, 64) == [50, 50, 50, 50] and stage2_batches(10, 3) == [3, 3, 2, 2]
     assert stage2_batches(7, 0) == [7] and sum(stage2_batches(10_001, 1000)) == 10_001
@@ -97,3 +106,47 @@ def test_what_the_scalable_path_cannot_do_is_refused_before_training(registry, l
         config.params = {k: v for k, v in config.params.items() if not k.startswith("clusterer.")}
     with pytest.raises(ConfigError, match=message):
         prepare(config, registry)
+
+
+# Where a full support and a full batch are eq. 1 exactly: no augmentation and no SCH draw anything per step.
+PARITY = {**TINY, "augment": "none", "miner": "none", "beta": 0.0, "coef_init": "normal", "coef_diagonal": "zero",
+          "pretrain_objective": "drh", "pretrain_batch_size": 0, "epochs": 6, "clusterer": "spectral",
+          "params": {"subspaces": 3, "per_subspace": 10}}
+
+
+def test_a_full_support_and_a_full_batch_learn_the_dense_paths_c():
+    """k = N - 1 and B = N: the same start (the dense draw), the same loss, the same C after Stage II; only the
+    order in which the batch's samples are summed differs (a shuffle), so the match is to float rounding."""
+    from dscsc_core.plugin_api.registry import load_registry
+
+    registry = load_registry()
+    dense = execute(prepare(resolve_config(registry, PARITY, {"coef_support": 0}), registry))
+    supported = execute(prepare(resolve_config(registry, PARITY, {"coef_support": 29, "stage2_batch_size": 30,
+                                                                  "clusterer": "sparse-spectral",
+                                                                  "params": {**PARITY["params"], "clusterer.k": 5}}),
+                                      registry))
+    assert sparse.issparse(supported.coef) and supported.coef.nnz == 30 * 29
+    # Measured: at most 1.4e-9 apart, for entries up to 6.3e-3.
+    np.testing.assert_allclose(supported.coef.toarray(), dense.coef, rtol=0, atol=1e-8)
+    dense_sem = [r.losses["sem"] for r in dense.history if r.stage == "finetune"]
+    supported_sem = [r.losses["sem"] for r in supported.history if r.stage == "finetune"]
+    np.testing.assert_allclose(supported_sem, dense_sem, rtol=1e-6)
+
+
+@pytest.mark.parametrize("miner", ["knn", "affinity"])
+def test_one_batch_of_all_samples_trains_as_the_dense_path_with_augmentation_and_sch(miner):
+    """One batch keeps the samples' order and draws nothing, so the augmentation draws, SCH's negatives (the
+    affinity miner reads the batch's block of C, here all of C) and every step are the dense path's."""
+    from dscsc_core.plugin_api.registry import load_registry
+
+    registry = load_registry()
+    full = {**PARITY, "augment": "geometric", "miner": miner, "beta": 1.0, "pretrain_objective": "drh+sch",
+            "params": {**PARITY["params"], "miner.k": 3}}
+    dense = execute(prepare(resolve_config(registry, full, {"coef_support": 0}), registry))
+    supported = execute(prepare(resolve_config(registry, full, {
+        "coef_support": 29, "stage2_batch_size": 30, "pretrain_batch_size": 30, "clusterer": "sparse-spectral",
+        "params": {**full["params"], "clusterer.k": 5}}), registry))
+    # Measured: 1.4e-9 apart with either miner, for entries up to 6.3e-3.
+    np.testing.assert_allclose(supported.coef.toarray(), dense.coef, rtol=0, atol=1e-8)
+    np.testing.assert_allclose([r.losses["sch"] for r in supported.history if r.stage == "finetune"],
+                               [r.losses["sch"] for r in dense.history if r.stage == "finetune"], rtol=1e-5)

@@ -32,7 +32,8 @@ class _RunConfigMethods:
         values: dict[str, Any] = {}
         params: dict[str, Any] = {}
         for layer in layers:
-            for key, value in layer.items():
+            # A layer's own params come after its selections, so a plugin it picks keeps the parameters it gives.
+            for key, value in sorted(layer.items(), key=lambda item: item[0] == "params"):
                 if value is None:
                     continue
                 if key == "params":

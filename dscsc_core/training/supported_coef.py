@@ -42,13 +42,24 @@ def nearest_support(features: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(rows)
 
 
+def _normal_start(support: torch.Tensor, scale: float, generator: torch.Generator) -> torch.Tensor:
+    """N(0, scale²) coefficients on the support. With every other sample as support (k = N - 1) they are read
+    from the N x N draw of the dense path, so that a full support and a full batch start where eq. 1's C
+    starts and end where it ends (the parity check); a smaller support draws N x k only."""
+    n, k = support.shape
+    if k < n - 1:
+        return torch.randn(n, k, generator=generator) * scale
+    dense = torch.randn(n, n, generator=generator) * scale  # dense[j, i]: sample j's weight in expressing i
+    return dense.T.gather(1, support.cpu())
+
+
 class SupportedSelfExpression(nn.Module):
     def __init__(self, support: torch.Tensor, scale: float, generator: torch.Generator, init: str = "normal",
                  bank: torch.Tensor | None = None):
         super().__init__()
         n, k = support.shape
         values = (torch.full((n, k), float(scale)) if init == "constant"
-                  else torch.randn(n, k, generator=generator) * scale)
+                  else _normal_start(support, scale, generator))
         self.values = nn.Parameter(values.to(support.device))
         self.register_buffer("support", support)
         # The memory bank (N x d): saved with the network, so a resumed run reads the bank it left.
@@ -60,6 +71,18 @@ class SupportedSelfExpression(nn.Module):
         features = self.bank.index_put((rows,), batch_features)  # out of place: the batch's carry gradient
         neighbours = features[self.support[rows]]  # B x k x d
         return torch.einsum("bk,bkd->bd", self.values[rows], neighbours)
+
+    @torch.no_grad()
+    def batch_block(self, rows: torch.Tensor) -> torch.Tensor:
+        """C among the samples ``rows`` only (B x B, the paper's convention, in the batch's order): what a miner
+        that reads C sees of it in a mini-batch; with one batch of all samples it is C itself."""
+        position = torch.full((self.values.shape[0],), -1, dtype=torch.long, device=rows.device)
+        position[rows] = torch.arange(rows.shape[0], device=rows.device)
+        expressing = position[self.support[rows]]  # B x k: each neighbour's place in the batch, -1 if outside
+        inside = expressing >= 0
+        expressed = torch.arange(rows.shape[0], device=rows.device).unsqueeze(1).expand_as(expressing)
+        block = torch.zeros(rows.shape[0], rows.shape[0], device=self.values.device)
+        return block.index_put_((expressing[inside], expressed[inside]), self.values.detach()[rows][inside])
 
     @torch.no_grad()
     def remember(self, rows: torch.Tensor, batch_features: torch.Tensor) -> None:

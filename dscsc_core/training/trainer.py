@@ -371,12 +371,12 @@ class Trainer:
         for epoch in range(first, cfg.epochs + 1):
             sums: dict[str, torch.Tensor] = {}
             with record_function(STEP):
-                order = torch.randperm(x.shape[0], device=x.device)
-                for rows in order.split(stage2_batches(x.shape[0], cfg.stage2_batch_size)):
+                for rows in self._batch_rows(x.shape[0]):
                     views = self._encode(network, x[rows].contiguous(memory_format=torch.channels_last), augment=True)
                     with record_function(DECODER):
                         z_expressed = sem.express(rows, views.z)
-                    terms = self._terms(network, views, decoded=z_expressed, with_sch=True)
+                    terms = self._terms(network, views, decoded=z_expressed, with_sch=True,
+                                        coef=sem.batch_block(rows))
                     with record_function(LOSSES):
                         terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(sem.values[rows]),
                                                 result.alpha)
@@ -388,6 +388,14 @@ class Trainer:
             total = sums.pop("total")
             result.history.append(self._report("finetune", epoch, cfg.epochs, sums, total, self._scores(sem, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
+
+    def _batch_rows(self, n_samples: int) -> list[torch.Tensor]:
+        """An epoch's Stage II batches: a fresh shuffle split in near-equal parts; one batch of all samples keeps
+        their order and draws nothing, so it trains step for step as the full-batch path does."""
+        sizes = stage2_batches(n_samples, self.config.stage2_batch_size)
+        if len(sizes) == 1:
+            return [torch.arange(n_samples, device=self.device)]
+        return list(torch.randperm(n_samples, device=self.device).split(sizes))
 
     def _features(self, network: DSCSCNetwork, x: torch.Tensor) -> torch.Tensor:
         """The encoder's features of every sample, without gradient, a bounded batch at a time."""
