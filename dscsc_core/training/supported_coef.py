@@ -3,7 +3,7 @@
 ``SupportedSelfExpression`` holds C restricted to a fixed support, as an N x k matrix of values: row i holds
 the coefficients that express sample i by the samples ``support[i]`` (in the paper's convention they are
 C[support[i, j], i]; diag(C) = 0 because no sample is its own neighbour). Parameters, gradient and Adam's
-moments are N x k, the self-expression of a batch gathers B x k x d features, and the learned C leaves as a
+moments are N x k, the self-expression of a batch sums each row's k neighbours' features in place (B x d out), and the learned C leaves as a
 scipy.sparse matrix. With k = N - 1 the support is every other sample and this is eq. 1's C.
 
 It also keeps the memory bank of Stage II in mini-batches: every sample's latent as last computed, which a
@@ -69,8 +69,8 @@ class SupportedSelfExpression(nn.Module):
         """ẑ of the samples ``rows`` (whose features, with their gradient, are ``batch_features``): each row's
         coefficients times its neighbours' features, live for neighbours in the batch, from the bank else."""
         features = self.bank.index_put((rows,), batch_features)  # out of place: the batch's carry gradient
-        neighbours = features[self.support[rows]]  # B x k x d
-        return torch.einsum("bk,bkd->bd", self.values[rows], neighbours)
+        # A weighted sum over each row's neighbours without gathering them (B x k x d): B x d and N x d only.
+        return F.embedding_bag(self.support[rows], features, per_sample_weights=self.values[rows], mode="sum")
 
     @torch.no_grad()
     def batch_block(self, rows: torch.Tensor) -> torch.Tensor:
