@@ -54,12 +54,15 @@ class SupportedSelfExpression(nn.Module):
         # The memory bank (N x d): saved with the network, so a resumed run reads the bank it left.
         self.register_buffer("bank", bank if bank is not None else torch.zeros(n, 0, device=support.device))
 
-    def express(self, rows: torch.Tensor, batch_features: torch.Tensor) -> torch.Tensor:
+    def express(self, rows: torch.Tensor, batch_features: torch.Tensor,
+                anchors: torch.Tensor | None = None) -> torch.Tensor:
         """ẑ of the samples ``rows`` (whose features, with their gradient, are ``batch_features``): each row's
-        coefficients times its neighbours' features, live for neighbours in the batch, from the bank else."""
+        coefficients times its neighbours' features, live for neighbours in the batch, from the bank else.
+        With ``anchors`` (some of ``rows``: a process's share of the batch), ẑ of those samples only."""
+        anchors = rows if anchors is None else anchors
         features = self.bank.index_put((rows,), batch_features)  # out of place: the batch's carry gradient
-        neighbours = features[self.support[rows]]  # B x k x d
-        return torch.einsum("bk,bkd->bd", self.values[rows], neighbours)
+        neighbours = features[self.support[anchors]]  # B x k x d
+        return torch.einsum("bk,bkd->bd", self.values[anchors], neighbours)
 
     @torch.no_grad()
     def remember(self, rows: torch.Tensor, batch_features: torch.Tensor) -> None:
