@@ -169,6 +169,9 @@ RUN_ONLY_SETTINGS: tuple[Setting, ...] = (
     Setting("device", str, "auto", "auto, cpu, cuda or cuda:N", role=RUNTIME),
     Setting("threads", int, None, "CPU threads for training (torch) and clustering (BLAS); a seed's numbers depend "
             "on it; default: the process's own", min=1, role=Role(shapes_result=False)),
+    Setting("nproc", int, 1, "processes that train the run together (dscsc run only; torch DDP, launched through "
+            "torchrun; each takes a share of every mini-batch, on its own GPU with CUDA; needs coef_support and "
+            "stage2_batch_size); a seed's numbers depend on it", min=1, role=RUNTIME),
 )
 
 # Every scalar setting of a run, in the order the command line lists them.

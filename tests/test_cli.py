@@ -175,8 +175,9 @@ def test_every_run_setting_is_an_option_stating_its_default(command):
     from dscsc_core.settings import RUN_SETTINGS
 
     options = {param.name: param for param in typer.main.get_command(cli.app).commands[command].params}
-    runs_seeds = command != "run"  # tune, ablate and bench run seeds 0..N-1 themselves
-    assert {p.name for p in RUN_SETTINGS} - set(options) == ({"seed"} if runs_seeds else set())
+    # tune, ablate and bench run seeds 0..N-1 themselves, and each run in one process (only run has --nproc)
+    runs_seeds = command != "run"
+    assert {p.name for p in RUN_SETTINGS} - set(options) == ({"seed", "nproc"} if runs_seeds else set())
     for param in RUN_SETTINGS:
         if param.name not in options:
             continue

@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover  (older Typer runs on click itself)
 
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
+# Where a command finds the arguments it was called with (ctx.meta), e.g. to start itself again in more processes.
+ARGS = "dscsc.args"
 
 
 def flag(name: str) -> str:
@@ -58,15 +60,21 @@ def library_warnings_as_lines():
 
 
 @contextlib.contextmanager
-def report_errors():
+def report_errors(quiet: bool = False):
+    """The library's errors and warnings as lines on stderr; ``quiet`` (a process beside the one that reports,
+    which meets the same ones): only the exit status."""
     try:
         with library_warnings_as_lines():
+            if quiet:
+                warnings.simplefilter("ignore", DscscWarning)
             yield
     except DscscError as error:
-        typer.echo(f"error: {cli_message(error)}", err=True)
+        if not quiet:
+            typer.echo(f"error: {cli_message(error)}", err=True)
         raise typer.Exit(getattr(error, "exit_code", USAGE_EXIT)) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        if not quiet:
+            typer.echo("interrupted", err=True)
         raise typer.Exit(INTERRUPT_EXIT) from None
 
 
@@ -98,6 +106,7 @@ class OneLineErrors(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta.setdefault(ARGS, list(args))  # the whole command line; subcommands' contexts share meta
         # A group called without a command shows its help (exit 2, as before) rather than an error.
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             typer.echo(ctx.get_help(), nl=False)  # rich help prints itself and returns ""

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from .errors import OneLineErrors, report_errors
+from .errors import ARGS, OneLineErrors, report_errors
 from .settings_options import run_settings, settings_layer
 
 app = typer.Typer(
@@ -80,16 +80,40 @@ def run(
     stage1_cache: Path | None = _STAGE1_CACHE,
 ) -> None:
     """Train DSCSC on a dataset and cluster it: Stage I (no SEM), Stage II (with SEM), then the clusterer."""
-    with report_errors():
+    from dscsc_core.run.processes import leads_launch
+
+    leads = leads_launch()  # of several processes torchrun started, only the first writes and prints
+    with report_errors(quiet=not leads):
         flags = settings_layer(settings, ctx.args)
         recipe, registry = _recipe(preset, config, plugin)
         layers = recipe.layers(registry)
         out = out or resume
-        with _owned(out):
+        with _owned(out) if leads else contextlib.nullcontext():
             checkpoint = _checkpoint(resume)
             if checkpoint is not None:  # the interrupted run's own settings come first; flags may only repeat them
                 layers = [checkpoint.settings, *layers]
-            _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint, stage1_cache)
+            processes = _processes_to_start(registry, [*layers, flags])
+            if processes == 1:
+                _run_and_report(registry, [*layers, flags], out, json_output, figures, checkpoint, stage1_cache,
+                                leads)
+        if processes > 1:  # with the folder given up: the first of the processes takes it
+            from .launch import start_processes
+
+            raise typer.Exit(start_processes(ctx.meta[ARGS], processes))
+
+
+def _processes_to_start(registry, layers: list[dict[str, Any]]) -> int:
+    """How many processes this command starts to train (1: it trains itself): ``nproc``, where torchrun did not
+    start this one. The run is prepared first, so what would refuse it does so before any process starts."""
+    from dscsc_core.run.pipeline import prepare, resolve_config
+    from dscsc_core.run.processes import launched
+
+    if launched():
+        return 1
+    config = resolve_config(registry, *layers)
+    if config.nproc > 1:
+        prepare(config, registry)
+    return config.nproc
 
 
 @contextlib.contextmanager
@@ -118,19 +142,24 @@ def _checkpoint(run_dir: Path | None):
 
 
 def _run_and_report(registry, layers: list[dict[str, Any]], out: Path | None, json_output: bool,
-                    figures: bool = True, checkpoint=None, stage1_cache: Path | None = None) -> None:
+                    figures: bool = True, checkpoint=None, stage1_cache: Path | None = None,
+                    leads: bool = True) -> None:
     from dscsc_core.run.outputs import clear_run_files, write_result
     from dscsc_core.run.pipeline import execute, prepare, resolve_config
+    from dscsc_core.run.processes import process_group
     from dscsc_core.training.checkpoint import stop_requests
 
     from .display import StageProgress, result_table
 
     prepared = prepare(resolve_config(registry, *layers), registry)
-    if out is not None and checkpoint is None:
+    if out is not None and checkpoint is None and leads:
         clear_run_files(out)  # the folder is this run's now: no earlier run's file may stay beside its own
-    with StageProgress() as progress, stop_requests() as stop_requested:
-        result = execute(prepared, on_epoch=progress.update, checkpoint_dir=out, resume=checkpoint,
-                         should_stop=stop_requested.is_set, stage1_cache=stage1_cache)
+    with (process_group(prepared.device), StageProgress() if leads else contextlib.nullcontext() as progress,
+          stop_requests() as stop_requested):
+        result = execute(prepared, on_epoch=progress.update if leads else None, checkpoint_dir=out,
+                         resume=checkpoint, should_stop=stop_requested.is_set, stage1_cache=stage1_cache)
+    if result is None:  # one of several processes, not the first: that one writes and reports
+        return
     if out is not None:
         write_result(result, out)
         if figures:
@@ -150,8 +179,9 @@ def _seed_list(seeds: str) -> list[int]:
     return list(range(count))
 
 
+# Several processes train a run of ``dscsc run`` only: tune, bench and ablate have no --nproc.
 @app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
-@run_settings("seed")
+@run_settings("seed", "nproc")
 def tune(
     ctx: typer.Context,
     settings: dict[str, Any],
@@ -214,7 +244,7 @@ def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:
 
 
 @app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
-@run_settings("seed")
+@run_settings("seed", "nproc")
 def bench(
     ctx: typer.Context,
     settings: dict[str, Any],
@@ -302,7 +332,7 @@ def _component_row(info, default: bool) -> dict[str, Any]:
 
 
 @app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
-@run_settings("seed")
+@run_settings("seed", "nproc")
 def ablate(
     ctx: typer.Context,
     settings: dict[str, Any],

@@ -37,10 +37,12 @@ from dscsc_core.run.identity import data_digest, resume_mismatch, run_fingerprin
 from dscsc_core.run.memory import check_memory, dense_fits, estimated_bytes
 from dscsc_core.run.outputs import CHECKPOINT
 from dscsc_core.run.parameters import parameter_owner, route_params, typed_params
+from dscsc_core.run.processes import check_processes, process_count, process_device
 from dscsc_core.run.results import LearnedC, RunResult, RunTimings, Scored, StageOneUse
 from dscsc_core.run.threads import blas_threads, cpu_threads
 from dscsc_core.settings import TrainingConfig
 from dscsc_core.training.checkpoint import Checkpoint, CheckpointError, TrainingInterrupted
+from dscsc_core.training.distributed import Processes
 from dscsc_core.training.lifecycle import Checkpointing
 from dscsc_core.training.result import STAGE1_STORED_S, TrainingResult
 from dscsc_core.training.stage1_cache import StageOneCache
@@ -166,8 +168,12 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
         config, infos, components = _scalable_instead(config, registry, infos, components, n_samples, device)
     if config.coef_support > 0:
         _check_scalable_path(config, components, n_samples)
+    processes = process_count(config)
+    check_processes(config, device, n_samples, processes)
+    device = process_device(device, processes)
+    # What a miner sees at once: the smallest batch, or in several processes the smallest share of one.
     context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]), data_root=data_root,
-                         batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)))
+                         batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)) // processes)
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
@@ -253,15 +259,19 @@ def _trainer(run: PreparedRun, training: TrainingConfig, key: str, checkpoint: P
              on_epoch: EpochCallback | None, should_stop: Callable[[], bool] | None,
              checkpoint_sink: CheckpointSink | None = None) -> Trainer:
     """The run's plugins in a Trainer; the run's clusterer also gives the pseudo-labels where an objective reads
-    them."""
+    them. Of several processes only the first reports epochs, scores C and keeps checkpoints; a stop request of
+    any stops them all after the same epoch."""
     config, parts = run.config, run.components
+    processes = Processes.current()
+    stop = should_stop or (lambda: False)
+    leads = processes.leads
     return Trainer(
         training, parts["encoder"], parts["augment"], parts["miner"], parts["regularizer"],
-        device=run.device, on_epoch=on_epoch, evaluate=_evaluator(run),
+        device=run.device, on_epoch=on_epoch if leads else None, evaluate=_evaluator(run) if leads else None,
         checkpointing=Checkpointing(
-            save=_checkpoint_saver(checkpoint, checkpoint_sink),
-            should_stop=should_stop or (lambda: False), every=training.checkpoint_every, fingerprint=key,
-            settings=config.to_dict(), data=run.data_digest),
+            save=_checkpoint_saver(checkpoint, checkpoint_sink) if leads else None,
+            should_stop=(lambda: processes.any(stop(), run.device)) if processes.several else stop,
+            every=training.checkpoint_every, fingerprint=key, settings=config.to_dict(), data=run.data_digest),
         pseudo_labeler=lambda coef: parts["clusterer"].fit_predict(coef, run.n_clusters, seed=config.seed).labels,
         objective=parts.get("objective"),
     )
@@ -285,11 +295,12 @@ def _stage1_sharing(run: PreparedRun, stage1_cache: Path | str | None, resume: C
     """(key, stored Stage I or None, callback storing a freshly trained one or None) for ``stage1_cache``."""
     if stage1_cache is None:
         return None, None, None
-    cache = StageOneCache(stage1_cache)
+    leads = Processes.current().leads  # of several processes, all read the cache (so all start alike), one writes
+    cache = StageOneCache(stage1_cache, store=leads)
     key = stage1_fingerprint(run)
     stored = cache.load(key) if resume is None else None
     # Called only when the trainer trains Stage I itself (none stored, or one it cannot start from).
-    return key, stored, (lambda stage1: cache.save(key, stage1))
+    return key, stored, (lambda stage1: cache.save(key, stage1)) if leads else None
 
 
 def execute(
@@ -301,7 +312,7 @@ def execute(
     stage1_cache: Path | str | None = None,
     clusterers: Mapping[str, Clusterer] | None = None,
     checkpoint_sink: CheckpointSink | None = None,
-) -> RunResult:
+) -> RunResult | None:
     """Train (Stage I + II), cluster and score a prepared run.
 
     With ``checkpoint_dir`` a checkpoint is kept there (every ``checkpoint_every`` epochs and when
@@ -312,6 +323,10 @@ def execute(
     every checkpoint the run makes (the same ones, at the same epochs, as ``checkpoint_dir`` would keep), each a
     copy the sink may keep, with or without ``checkpoint_dir``; the run computes exactly what it computes
     without it.
+
+    Of several processes training the run together (``torch.distributed`` initialised, see ``run.processes``),
+    only the first clusters, keeps checkpoints and stores Stage I, and returns the result; the others return
+    None once training is over.
     """
     with cpu_threads(run.config.threads):
         return _execute(run, on_epoch, checkpoint_dir, resume, should_stop, stage1_cache, clusterers,
@@ -339,6 +354,8 @@ def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: P
     except TrainingInterrupted as stopped:
         raise TrainingInterrupted(f"{stopped} in {checkpoint_dir}" if path is not None else str(stopped),
                                   checkpoint_dir=checkpoint_dir if path is not None else None) from None
+    if not Processes.current().leads:
+        return None
     stage1 = StageOneUse(trained.stage1_reused, stage1_key, trained.timings.get(STAGE1_STORED_S))
     if solver is not None:
         return _finish(run, _solve(solver, trained.embedding.astype(np.float64), trained), stage1, clusterers)
@@ -392,7 +409,7 @@ def _summary(run: PreparedRun, trained: TrainingResult | None, timings: RunTimin
         "seed": config.seed,
         "device": str(run.device),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "blas_threads": blas_threads()},
+                    "blas_threads": blas_threads(), "processes": Processes.current().count},
         "pretrain_epochs_run": trained.pretrain_epochs_run if trained is not None else 0,
         "dead_starts": trained.dead_starts if trained is not None else 0,
         "stage1": timings.stage1.to_dict(),

@@ -37,12 +37,13 @@ class StageOneCache:
     Temporaries killed writers left behind are removed.
     """
 
-    def __init__(self, folder: Path | str):
+    def __init__(self, folder: Path | str, store: bool = True):
+        """``store`` False: only read the cache (the processes of a run but the first, which stores)."""
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise ConfigError(f"the Stage I cache {self.folder} is a file, not a folder; name a folder for "
                               "{setting}", setting="stage1_cache")
-        self.writable = self._check_writable()
+        self.writable = store and self._check_writable()
         if self.writable and self.folder.is_dir():
             remove_stale_temporaries(self.folder, older_than_s=STALE_TEMPORARY_S)
 

@@ -3,8 +3,8 @@
 ``SupportedSelfExpression`` holds C restricted to a fixed support, as an N x k matrix of values: row i holds
 the coefficients that express sample i by the samples ``support[i]`` (in the paper's convention they are
 C[support[i, j], i]; diag(C) = 0 because no sample is its own neighbour). Parameters, gradient and Adam's
-moments are N x k, the self-expression of a batch sums each row's k neighbours' features in place (B x d out), and the learned C leaves as a
-scipy.sparse matrix. With k = N - 1 the support is every other sample and this is eq. 1's C.
+moments are N x k, the self-expression of a batch sums each row's k neighbours' features in place (B x d out,
+never B x k x d), and the learned C leaves as a scipy.sparse matrix. With k = N - 1 the support is every other sample and this is eq. 1's C.
 
 It also keeps the memory bank of Stage II in mini-batches: every sample's latent as last computed, which a
 step reads for the samples outside its batch (their features then carry no gradient).
@@ -65,12 +65,16 @@ class SupportedSelfExpression(nn.Module):
         # The memory bank (N x d): saved with the network, so a resumed run reads the bank it left.
         self.register_buffer("bank", bank if bank is not None else torch.zeros(n, 0, device=support.device))
 
-    def express(self, rows: torch.Tensor, batch_features: torch.Tensor) -> torch.Tensor:
+    def express(self, rows: torch.Tensor, batch_features: torch.Tensor,
+                anchors: torch.Tensor | None = None) -> torch.Tensor:
         """ẑ of the samples ``rows`` (whose features, with their gradient, are ``batch_features``): each row's
-        coefficients times its neighbours' features, live for neighbours in the batch, from the bank else."""
+        coefficients times its neighbours' features, live for neighbours in the batch, from the bank else.
+        With ``anchors`` (some of ``rows``: a process's share of the batch), ẑ of those samples only."""
+        anchors = rows if anchors is None else anchors
         features = self.bank.index_put((rows,), batch_features)  # out of place: the batch's carry gradient
         # A weighted sum over each row's neighbours without gathering them (B x k x d): B x d and N x d only.
-        return F.embedding_bag(self.support[rows], features, per_sample_weights=self.values[rows], mode="sum")
+        return F.embedding_bag(self.support[anchors], features, per_sample_weights=self.values[anchors],
+                               mode="sum")
 
     @torch.no_grad()
     def batch_block(self, rows: torch.Tensor) -> torch.Tensor:

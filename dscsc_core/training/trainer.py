@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from dscsc_core.plugin_api.interfaces import (
 )
 from dscsc_core.settings import TrainingConfig
 from dscsc_core.training.checkpoint import Checkpoint, StageOne
+from dscsc_core.training.distributed import Processes
 from dscsc_core.training.host_memory import freed_memory_kept
 from dscsc_core.training.lifecycle import Checkpointing, StageClock
 from dscsc_core.training.losses import (
@@ -131,6 +133,7 @@ class Trainer:
         self.pseudo_labeler = pseudo_labeler
         self._clock = StageClock()
         self._stage1 = StageOneReuse(config)
+        self._processes = Processes()
 
     @property
     def _fed_by(self) -> dict[str, str]:
@@ -158,6 +161,10 @@ class Trainer:
     def _fit(self, images: torch.Tensor, n_clusters: int, resume: Checkpoint | None, stage1: StageOne | None,
              on_stage1: Callable[[StageOne], None] | None) -> TrainingResult:
         cfg = self.config
+        self._processes = Processes.current()
+        if self._processes.several and not (cfg.coef_support > 0 and cfg.stage2_batch_size > 0):
+            raise ConfigError(f"training in {self._processes.count} processes shares Stage II's mini-batches among "
+                              "them: set {support} and {batch}", support="coef_support", batch="stage2_batch_size")
         if stage1 is not None and not self._stage1.can_start_from(stage1):
             stage1 = None
         torch.manual_seed(cfg.seed)
@@ -288,8 +295,10 @@ class Trainer:
         first = self.checkpointing.restore(network, optimizer, resume)
         recon_history: list[float] = list(resume.recon_history) if resume else []
         with_sch = cfg.pretrain_objective == "drh+sch"
+        losses = self._processes.parallel(network, partial(self._pretrain_losses, network, with_sch=with_sch),
+                                          self.device)
         for epoch in range(first, cfg.pretrain_epochs + 1):
-            terms, total = self._pretrain_epoch(network, optimizer, x, with_sch, epoch)
+            terms, total = self._pretrain_epoch(losses, optimizer, x, epoch)
             result.history.append(self._report("pretrain", epoch, cfg.pretrain_epochs, terms, total))
             recon_history.append(terms["drh"].item())
             if self._plateaued(recon_history):
@@ -298,30 +307,35 @@ class Trainer:
             self._after_epoch("pretrain", epoch, network, optimizer, result, recon_history)
         return cfg.pretrain_epochs
 
-    def _pretrain_epoch(self, network: DSCSCNetwork, optimizer, x: torch.Tensor, with_sch: bool,
+    def _pretrain_epoch(self, losses: Callable, optimizer, x: torch.Tensor,
                         epoch: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """One pass over the images: DSC-Net's single full-batch step, or with ``pretrain_batch_size`` one
         step per mini-batch of a fresh shuffle (more updates per pass; Stage I has no N x N term to keep whole).
         Returns the loss terms and total summed over the pass, so the plateau rule sees a whole-data loss."""
         size = self.config.pretrain_batch_size
-        if size == 0 or size >= x.shape[0]:
-            return self._pretrain_step(network, optimizer, x, with_sch, epoch)
+        whole = size == 0 or size >= x.shape[0]
+        if whole and not self._processes.several:
+            return self._pretrain_step(losses, optimizer, x, epoch)
         sums: dict[str, torch.Tensor] = {}
         total_sum = torch.zeros((), device=x.device)
-        for batch in x[torch.randperm(x.shape[0], device=x.device)].split(size):
-            terms, total = self._pretrain_step(network, optimizer, batch, with_sch, epoch)
+        for batch in [x] if whole else x[torch.randperm(x.shape[0], device=x.device)].split(size):
+            terms, total = self._pretrain_step(losses, optimizer, batch, epoch)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value.detach()
             total_sum = total_sum + total.detach()
         return sums, total_sum
 
-    def _pretrain_step(self, network: DSCSCNetwork, optimizer, x: torch.Tensor, with_sch: bool,
+    def _pretrain_step(self, losses: Callable, optimizer, x: torch.Tensor,
                        epoch: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        views = self._encode(network, x, augment=with_sch)
+        terms, total = losses(x)
+        return self._descend(optimizer, terms, total, "pretrain", epoch)
+
+    def _pretrain_losses(self, network: DSCSCNetwork, x: torch.Tensor,
+                         with_sch: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Stage I's loss terms and total on the images ``x`` (in several processes: on this process's share)."""
+        views = self._encode(network, x, augment=with_sch, share=self._processes.share(x.shape[0]))
         terms = self._terms(network, views, decoded=views.z, with_sch=with_sch)
-        total = self._total(terms, self._stage1_scale)
-        self._step(optimizer, total, terms, "pretrain", epoch)
-        return terms, total
+        return terms, self._total(terms, self._stage1_scale)
 
     def _plateaued(self, recon: list[float]) -> bool:
         cfg = self.config
@@ -364,25 +378,24 @@ class Trainer:
                           resume: Checkpoint | None) -> None:
         """Stage II on C's support, in mini-batches of ``stage2_batch_size`` (all of them: one per epoch): each
         step expresses its batch over the memory bank, whose entries it then renews. An epoch's reported terms
-        are its batches' sums, as a full-batch epoch's are sums over the samples."""
+        are its batches' sums, as a full-batch epoch's are sums over the samples.
+
+        In several processes each computes the losses of its share of every batch and DDP averages the
+        gradients; the bank takes the whole batch's features in every process, so all banks stay the same."""
         cfg, sem = self.config, network.self_expression
         optimizer = _adam(network, cfg.lr)
         first = self.checkpointing.restore(network, optimizer, resume)
+        # DDP all-reduces the gradient of C's N x k values whole, though only a batch's rows are non-zero: 4·N·k
+        # bytes a step (2 MB at N = 10,000, k = 50), small beside the encoder's work at these sizes.
+        losses = self._processes.parallel(
+            network, partial(self._batch_losses, network, alpha=result.alpha, gamma=result.gamma), self.device)
         for epoch in range(first, cfg.epochs + 1):
             sums: dict[str, torch.Tensor] = {}
             with record_function(STEP):
                 for rows in self._batch_rows(x.shape[0]):
-                    views = self._encode(network, x[rows].contiguous(memory_format=torch.channels_last), augment=True)
-                    with record_function(DECODER):
-                        z_expressed = sem.express(rows, views.z)
-                    terms = self._terms(network, views, decoded=z_expressed, with_sch=True,
-                                        coef=sem.batch_block(rows))
-                    with record_function(LOSSES):
-                        terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(sem.values[rows]),
-                                                result.alpha)
-                        total = self._total(terms, cfg.input_scale, result.gamma)
-                    self._step(optimizer, total, terms, "finetune", epoch)
-                    sem.remember(rows, views.z)
+                    terms, total, batch_features = losses(rows, x[rows].contiguous(memory_format=torch.channels_last))
+                    terms, total = self._descend(optimizer, terms, total, "finetune", epoch)
+                    sem.remember(rows, batch_features)
                     for name, value in {**terms, "total": total}.items():
                         sums[name] = sums.get(name, 0.0) + value.detach()
             total = sums.pop("total")
@@ -396,6 +409,25 @@ class Trainer:
         if len(sizes) == 1:
             return [torch.arange(n_samples, device=self.device)]
         return list(torch.randperm(n_samples, device=self.device).split(sizes))
+
+    def _batch_losses(self, network: DSCSCNetwork, rows: torch.Tensor, x: torch.Tensor, alpha: float,
+                      gamma: float) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The loss terms and total of the Stage II batch ``rows`` (images ``x``) expressed over the memory bank,
+        and the batch's features. In several processes: the terms of this process's share, and the features of
+        the whole batch gathered from every share with their gradient, so a neighbour in the batch is as live
+        as it is in one process."""
+        sem = network.self_expression
+        share = self._processes.share(rows.shape[0])
+        views = self._encode(network, x, augment=True, share=share)
+        batch_features = views.z if share is None else self._processes.gather(views.z, rows.shape[0])
+        anchors = rows if share is None else rows[share]
+        with record_function(DECODER):
+            z_expressed = sem.express(rows, batch_features, anchors)
+        terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=sem.batch_block(anchors))
+        with record_function(LOSSES):
+            terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(sem.values[anchors]), alpha)
+            total = self._total(terms, self.config.input_scale, gamma)
+        return terms, total, batch_features
 
     def _features(self, network: DSCSCNetwork, x: torch.Tensor) -> torch.Tensor:
         """The encoder's features of every sample, without gradient, a bounded batch at a time."""
@@ -417,13 +449,20 @@ class Trainer:
         return torch.as_tensor(np.asarray(found), dtype=torch.long, device=coef.device), True
 
     # ------------------------------------------------------------------ shared steps
-    def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool) -> _Views:
-        """Features of x, and of an augmented view when ``augment`` and the policy makes one."""
+    def _encode(self, network: DSCSCNetwork, x: torch.Tensor, augment: bool, share: slice | None = None) -> _Views:
+        """Features of x, and of an augmented view when ``augment`` and the policy makes one; with ``share``, of
+        the rows ``x[share]`` only."""
         if not augment or self.augment.identity:
+            x = x if share is None else x[share]
             with record_function(ENCODER):
                 return _Views(x, self._through(network.encoder, x))
         with record_function(AUGMENTATION):
             x_aug = self.augment(x)
+        if share is not None:
+            # Every process augments the whole batch, so all draw the same random numbers (their shuffles stay the
+            # same) and each sample gets the view one process gives it; a warp per image is little beside the
+            # encoder, which runs on the share alone.
+            x, x_aug = x[share], x_aug[share]
         # One batched pass through the shared encoder for both views.
         with record_function(ENCODER):
             features = self._through(network.encoder,
@@ -469,9 +508,30 @@ class Trainer:
                                        self._clock.so_far(result.timings), objective,
                                        labels.tolist() if labels is not None else None)
 
+    def _descend(self, optimizer, terms: dict[str, torch.Tensor], total: torch.Tensor, stage: str,
+                 epoch: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One optimiser step on ``total``. Returns the step's terms and total as reported: this process's, or in
+        several processes the sums of every process's (each computed its share's), the same in all of them."""
+        processes = self._processes
+        if not processes.several:
+            self._step(optimizer, total, terms, stage, epoch)
+            return terms, total
+        summed = processes.summed({**terms, "total": total})
+        with record_function(LOSSES):
+            _check_finite(summed, stage, epoch, self._fed_by)  # on the sums: every process stops, or none
+        # DDP averages the processes' gradients, and each loss is a sum over its share's samples: the count times
+        # a share's loss makes the average the gradient of the whole batch's loss, as one process computes it.
+        self._update(optimizer, processes.count * total)
+        total_sum = summed.pop("total")
+        return summed, total_sum
+
     def _step(self, optimizer, total: torch.Tensor, terms: dict[str, torch.Tensor], stage: str, epoch: int) -> None:
         with record_function(LOSSES):
             _check_finite({**terms, "total": total}, stage, epoch, self._fed_by)
+        self._update(optimizer, total)
+
+    @staticmethod
+    def _update(optimizer, total: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         with record_function(BACKWARD):
             total.backward()
