@@ -4,7 +4,8 @@
 the coefficients that express sample i by the samples ``support[i]`` (in the paper's convention they are
 C[support[i, j], i]; diag(C) = 0 because no sample is its own neighbour). Parameters, gradient and Adam's
 moments are N x k, the self-expression of a batch sums each row's k neighbours' features in place (B x d out,
-never B x k x d), and the learned C leaves as a scipy.sparse matrix. With k = N - 1 the support is every other sample and this is eq. 1's C.
+never B x k x d), and the learned C leaves as a scipy.sparse matrix. With k = N - 1 the support is every other
+sample and this is eq. 1's C.
 
 It also keeps the memory bank of Stage II in mini-batches: every sample's latent as last computed, which a
 step reads for the samples outside its batch (their features then carry no gradient).
