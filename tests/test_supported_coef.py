@@ -62,6 +62,16 @@ def test_a_batchs_block_of_c_is_c_among_its_samples():
     assert torch.equal(sem.batch_block(rows), dense[rows][:, rows])
 
 
+def test_features_on_another_device_than_the_bank_are_refused_in_one_line():
+    from dscsc_core.errors import DeviceError
+
+    generator = torch.Generator().manual_seed(4)
+    z = torch.randn(6, 2, generator=generator)
+    sem = SupportedSelfExpression(nearest_support(z, 2), 0.5, generator, bank=torch.empty(6, 2, device="meta"))
+    with pytest.raises(DeviceError, match="memory bank of Stage II is on meta, but the batch's features are on cpu"):
+        sem.express(torch.tensor([0, 1]), z[:2])
+
+
 def test_mini_batches_are_as_equal_as_can_be():
     assert stage2_batches(200, 64) == [50, 50, 50, 50] and stage2_batches(10, 3) == [3, 3, 2, 2]
     assert stage2_batches(7, 0) == [7] and sum(stage2_batches(10_001, 1000)) == 10_001

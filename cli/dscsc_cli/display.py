@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-_STAGE_TITLES = {"pretrain": "Stage I  (DRH + SCH)", "finetune": "Stage II (DRH + SCH + SEM)"}
+_STAGE_TITLES = {"pretrain": "Stage I ", "finetune": "Stage II"}
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -35,7 +35,9 @@ class StageProgress:
 
     def update(self, report) -> None:
         if report.stage not in self.tasks:
-            title = _STAGE_TITLES.get(report.stage, report.stage)
+            # The terms this run's stage trains (Stage I is DRH alone with pretrain_objective drh).
+            terms = " + ".join(name.upper() for name in report.losses if name != "total")
+            title = f"{_STAGE_TITLES.get(report.stage, report.stage)} ({terms})"
             self.tasks[report.stage] = self.progress.add_task(title, total=report.total, loss="-")
         self.progress.update(self.tasks[report.stage], completed=report.epoch, loss=f"{report.losses['total']:.4g}")
 

@@ -225,7 +225,8 @@ class Trainer:
         if self._rescales:
             network.change_pixel_scale(self.config.input_scale / self._stage1_scale)
         with torch.no_grad():
-            result.feature_scale["stage1_end"] = _mean_squared_norm(network.encoder(x))
+            features = torch.cat([network.encoder(part) for part in x.split(self._pass_size(x))])
+            result.feature_scale["stage1_end"] = _mean_squared_norm(features)
 
     def _attach_stage2_parts(self, network: DSCSCNetwork, x: torch.Tensor, n_clusters: int) -> None:
         """C, and what a training objective trains with the network."""
@@ -248,7 +249,7 @@ class Trainer:
         assert network.self_expression is not None
         coef = network.self_expression.coefficients()
         result.coef = coef if sparse.issparse(coef) else coef.cpu().numpy().astype(np.float64)
-        size = self.config.stage2_batch_size or x.shape[0]
+        size = self._pass_size(x)
         features = torch.cat([network.encoder(part) for part in x.split(size)])
         result.embedding = features.cpu().numpy()
         result.feature_scale["final"] = _mean_squared_norm(features)
@@ -271,7 +272,7 @@ class Trainer:
         """
         for draw in range(MAX_INITIAL_DRAWS):
             network = self._network(x)
-            if _encoder_gets_gradient(network, x):
+            if _encoder_gets_gradient(network, x, self._pass_size(x)):
                 result.dead_starts = draw
                 return network
         raise DataError(f"the autoencoder starts dead on these images in {MAX_INITIAL_DRAWS} draws of its initial "
@@ -429,9 +430,14 @@ class Trainer:
             total = self._total(terms, self.config.input_scale, gamma)
         return terms, total, batch_features
 
+    def _pass_size(self, x: torch.Tensor) -> int:
+        """Samples at a time in a pass over all images outside the training steps: Stage II's batch (all of them
+        on the dense path, which holds N x N anyway)."""
+        return self.config.stage2_batch_size or x.shape[0]
+
     def _features(self, network: DSCSCNetwork, x: torch.Tensor) -> torch.Tensor:
         """The encoder's features of every sample, without gradient, a bounded batch at a time."""
-        size = self.config.stage2_batch_size or x.shape[0]
+        size = self._pass_size(x)
         with torch.no_grad():
             return torch.cat([self._through(network.encoder, part) for part in x.split(size)])
 
@@ -577,13 +583,17 @@ class Trainer:
         return report
 
 
-def _encoder_gets_gradient(network: DSCSCNetwork, x: torch.Tensor) -> bool:
-    """Whether the plain reconstruction loss of ``x`` gives any encoder weight a non-zero gradient.
-    One forward and backward pass; it draws no random numbers."""
+def _encoder_gets_gradient(network: DSCSCNetwork, x: torch.Tensor, batch_size: int) -> bool:
+    """Whether the plain reconstruction loss of ``x`` gives any encoder weight a non-zero gradient, asked of
+    batches in turn (a whole large dataset's activations would be the run's peak memory); it draws no
+    random numbers."""
     weights = [p for p in network.encoder.parameters() if p.requires_grad]
-    loss = drh_loss([(x, network.decoder(network.encoder(x)))])
-    gradients = torch.autograd.grad(loss, weights, allow_unused=True)
-    return any(g is not None and bool(g.any()) for g in gradients)
+    for part in x.split(batch_size):
+        loss = drh_loss([(part, network.decoder(network.encoder(part)))])
+        gradients = torch.autograd.grad(loss, weights, allow_unused=True)
+        if any(g is not None and bool(g.any()) for g in gradients):
+            return True
+    return False
 
 
 def _restored_labels(resume: Checkpoint | None, device: torch.device) -> torch.Tensor | None:
