@@ -83,18 +83,28 @@ class SupportedSelfExpression(nn.Module):
             raise DeviceError(f"the memory bank of Stage II is on {self.bank.device}, but the batch's features are "
                               f"on {batch_features.device}; an encoder must return its features on the device of "
                               "its input")
-        features = self.bank.index_put((rows,), batch_features)  # out of place: the batch's carry gradient
-        # A weighted sum over each row's neighbours without gathering them (B x k x d): B x d and N x d only.
-        return F.embedding_bag(self.support[anchors], features, per_sample_weights=self.values[anchors],
+        places = self._places_in_batch(rows, anchors)  # A x k: each neighbour's place in the batch, -1 if outside
+        inside, weights = places >= 0, self.values[anchors]
+        # Two weighted sums over each row's neighbours, without gathering them (A x k x d) and without an N x d
+        # copy or gradient of the bank a step (that was O(N) work per step, O(N^2 / B) per epoch): the bank's
+        # neighbours (no gradient), and the batch's own, whose features are live.
+        from_bank = F.embedding_bag(self.support[anchors], self.bank, per_sample_weights=weights.masked_fill(inside, 0),
+                                    mode="sum")
+        live = F.embedding_bag(places.clamp(min=0), batch_features, per_sample_weights=weights.masked_fill(~inside, 0),
                                mode="sum")
+        return from_bank + live
+
+    def _places_in_batch(self, rows: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Where each neighbour of the samples ``anchors`` sits in the batch ``rows`` (-1: not in it)."""
+        position = torch.full((self.values.shape[0],), -1, dtype=torch.long, device=rows.device)
+        position[rows] = torch.arange(rows.shape[0], device=rows.device)
+        return position[self.support[anchors]]
 
     @torch.no_grad()
     def batch_block(self, rows: torch.Tensor) -> torch.Tensor:
         """C among the samples ``rows`` only (B x B, the paper's convention, in the batch's order): what a miner
         that reads C sees of it in a mini-batch; with one batch of all samples it is C itself."""
-        position = torch.full((self.values.shape[0],), -1, dtype=torch.long, device=rows.device)
-        position[rows] = torch.arange(rows.shape[0], device=rows.device)
-        expressing = position[self.support[rows]]  # B x k: each neighbour's place in the batch, -1 if outside
+        expressing = self._places_in_batch(rows, rows)
         inside = expressing >= 0
         expressed = torch.arange(rows.shape[0], device=rows.device).unsqueeze(1).expand_as(expressing)
         block = torch.zeros(rows.shape[0], rows.shape[0], device=self.values.device)
