@@ -172,29 +172,30 @@ def test_a_dead_start_is_redrawn_and_counted(registry, monkeypatch):
 
     alive = trainer._encoder_gets_gradient
     verdicts = iter([False, True])
-    monkeypatch.setattr(trainer, "_encoder_gets_gradient", lambda network, x: next(verdicts))
+    monkeypatch.setattr(trainer, "_encoder_gets_gradient", lambda network, x, batch_size: next(verdicts))
     redrawn = _run(registry, beta=0.0)
     monkeypatch.setattr(trainer, "_encoder_gets_gradient", alive)
     first_draw = _run(registry, beta=0.0)
     assert redrawn.summary["dead_starts"] == 1 and first_draw.summary["dead_starts"] == 0
     assert not np.array_equal(redrawn.coef, first_draw.coef)  # the second draw trained, not the first
-    monkeypatch.setattr(trainer, "_encoder_gets_gradient", lambda network, x: False)
+    monkeypatch.setattr(trainer, "_encoder_gets_gradient", lambda network, x, batch_size: False)
     with pytest.raises(DataError, match="starts dead on these images in 10 draws"):
         _run(registry, beta=0.0)
 
 
-def test_an_encoder_with_every_relu_off_gets_no_gradient(registry):
+@pytest.mark.parametrize("batch_size", [6, 4, 1])
+def test_an_encoder_with_every_relu_off_gets_no_gradient(registry, batch_size):
     from dscsc_core.training.model import DSCSCNetwork
     from dscsc_core.training.trainer import _encoder_gets_gradient
 
     network = DSCSCNetwork(registry.create("encoder", "conv1").build((1, 8, 8)), 16, 8)
     x = torch.rand(6, 1, 8, 8)
-    assert _encoder_gets_gradient(network, x)
+    assert _encoder_gets_gradient(network, x, batch_size)
     with torch.no_grad():
         for name, parameter in network.encoder.named_parameters():
             if name.endswith("bias"):
                 parameter.fill_(-1e6)  # every encoder unit off: features 0, nothing flows back
-    assert not _encoder_gets_gradient(network, x)
+    assert not _encoder_gets_gradient(network, x, batch_size)
 
 
 def test_stage1_trains_at_its_own_learning_rate_and_stage2_at_lr(registry):
