@@ -192,3 +192,14 @@ def test_every_run_setting_is_an_option_stating_its_default(command):
 def test_run_help_shows_every_setting_with_its_own_help():
     text = invoke("run", "--help", env={"COLUMNS": "250"}).stdout
     assert "--pretrain-tol" in text and "stop Stage I when reconstruction improves less" in text
+
+
+def test_each_stages_progress_bar_names_the_terms_it_trains():
+    from dscsc_cli.display import StageProgress
+    from dscsc_core.training.result import EpochReport
+
+    progress = StageProgress()
+    progress.update(EpochReport("pretrain", 1, 3, {"drh": 2.0, "total": 2.0}))
+    progress.update(EpochReport("finetune", 1, 3, {"drh": 2.0, "sch": 1.0, "sem": 0.5, "total": 3.5}))
+    titles = [task.description for task in progress.progress.tasks]
+    assert titles == ["Stage I  (DRH)", "Stage II (DRH + SCH + SEM)"]
