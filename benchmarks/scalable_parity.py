@@ -27,6 +27,7 @@ import tempfile
 import numpy as np
 from scipy import sparse
 
+from dscsc_core.metrics import clustering_scores
 from dscsc_core.plugin_api.registry import load_registry
 from dscsc_core.run.pipeline import LoadedDatasets, cluster, execute, prepare, resolve_config
 from dscsc_core.run.recipe import Recipe
@@ -48,7 +49,7 @@ def run_pair(registry, preset: str, seed: int, args, datasets: LoadedDatasets, c
     scalable = execute(scalable_run, stage1_cache=cache)
     scalable_coef = scalable.coef.toarray() if sparse.issparse(scalable.coef) else scalable.coef
     relabelled = cluster(dense_run, scalable_coef)  # the preset's own clusterer on the scalable C
-    scores = dense_run_scores(dense_run, relabelled.labels)
+    scores = clustering_scores(dense_run.data.labels, relabelled.labels)
     return {"n": n, "support": support, "batch": args.batch or n,
             "c_difference": float(np.abs(scalable_coef - dense.coef).max() / np.abs(dense.coef).max()),
             "dense": dense.metrics, "scalable": scores, "stage1_shared": scalable.timings.stage1.reused}
@@ -60,12 +61,6 @@ def _without_clusterer_params(layers: list[dict]) -> list[dict]:
         params = {key: value for key, value in layer.get("params", {}).items() if key != "clusterer"}
         return {**layer, "params": params} if "params" in layer else layer
     return [strip(layer) for layer in layers]
-
-
-def dense_run_scores(run, labels: np.ndarray) -> dict:
-    from dscsc_core.metrics import clustering_scores
-
-    return clustering_scores(run.data.labels, labels)
 
 
 def main() -> None:
