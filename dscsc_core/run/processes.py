@@ -110,5 +110,8 @@ def process_group(device: torch.device) -> Iterator[None]:
     dist.init_process_group(backend(device), **({"device_id": device} if device.type == "cuda" else {}))
     try:
         yield
+        # All leave together: a process that tore the group down while another still held it ended now and
+        # then in "terminate called without an active exception" (gloo, 2 CPU processes).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
