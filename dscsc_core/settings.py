@@ -25,6 +25,9 @@ COEF_DIAGONALS = ("zero", "free")
 # Arithmetic of the autoencoder's layers: fp32, or bfloat16 under autocast (C, the head and the losses
 # stay fp32). bf16 is for speed on CPUs with AMX/AVX-512-bf16 and on GPUs; it moves every number.
 PRECISIONS = ("fp32", "bf16")
+# Eq. 4's denominator: every anchor (as printed), or the anchor and its mined negatives only, sparing the
+# neighbours the miner spared as eq. 5 does.
+SCH_DENOMINATORS = ("all", "negatives")
 SOLVER_INPUTS = ("pixels", "features")
 
 # How a setting enters Stage I's identity: always; only when Stage I trains the contrastive head
@@ -133,6 +136,22 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
     Setting("stage2_batch_size", int, 0,
             "Stage II mini-batch size: each step expresses a batch over a memory bank of every sample's latent "
             "(needs coef_support > 0; 0: the full batch)", min=0, role=added_later(0)),
+    Setting("sch_denominator", str, "all",
+            "eq. 4's softmax over every anchor (all, as printed) or over the anchor and its mined negatives only "
+            "(negatives: the miner's spared neighbours are not pushed away in eq. 4 either, as in eq. 5)",
+            choices=SCH_DENOMINATORS, role=added_later("all", stage1=STAGE1_WITH_SCH)),
+    Setting("sch_gradient_ratio", float, None,
+            "set beta at Stage II's first step so that the encoder's gradient of the weighted L_SCH is this "
+            "multiple of the other terms' (norms over the encoder's weights); the beta found is metrics.csv's "
+            "column beta (default: beta as given)", min=0, role=added_later(None)),
+    Setting("head_warmup_epochs", int, 0,
+            "before Stage II, train the contrastive head alone on L_SCH for E passes, the encoder fixed, so SCH "
+            "does not start Stage II from an untrained head (0: off)", min=0, role=added_later(0)),
+    Setting("coef_warmup_epochs", int, 0,
+            "before Stage II, fit C alone to Stage I's fixed features for E passes (L_SEM only; then Stage II "
+            "starts with fresh optimiser state) (0: off)", min=0, role=added_later(0)),
+    Setting("coef_lr", float, None, "Adam learning rate of C, in its warm-up and Stage II (default: lr)", min=0,
+            role=added_later(None)),
     Setting("drh_views", str, "mean",
             "L_DRH over the two views: mean (eq. 9 as printed) or sum (each view at DSC-Net's weight)",
             choices=DRH_VIEW_COMBINES, role=added_later("mean", stage1=STAGE1_WITH_SCH)),

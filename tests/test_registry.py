@@ -95,7 +95,7 @@ def test_broken_plugin_is_skipped_with_a_warning():
     loader.load_entry_points()
     loader.add_plugin(_module("broken", dscsc_register_miners=dscsc_register_miners), "broken")
     registry = loader.collect()
-    assert registry.names("miner") == ["affinity", "knn", "none"]
+    assert registry.names("miner") == ["affinity", "classmates", "knn", "none"]
     assert len(registry.warnings) == 1 and "broken" in registry.warnings[0] and "boom" in registry.warnings[0]
 
 

@@ -68,6 +68,9 @@ class BenchRecord:
     # Digest of the images and labels the run was made on (``identity.data_digest``); None in records made
     # before 2026-12-07, which bench, ablate and tune therefore never reuse (they run such a case again).
     data: str | None = None
+    # What Stage II did, measured (``TrainingResult.stage2_measures``: the encoder's relative movement, β when
+    # sch_gradient_ratio set it); empty in older records.
+    stage2_measures: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -169,7 +172,7 @@ def run_case(registry: Registry, case: BenchCase, seed: int, clusterers: Iterabl
                        scores, result.summary["config"], result.summary["feature_scale"],
                        Criterion("silhouette").score(result, prepared), Criterion("subspace").score(result, prepared),
                        [int(label) for label in result.labels], _step_seconds(result, prepared.config.epochs),
-                       prepared.data_digest)
+                       prepared.data_digest, result.summary["stage2_measures"])
 
 
 def _step_seconds(result: RunResult, stage2_steps: int) -> dict[str, float]:

@@ -414,6 +414,7 @@ def _summary(run: PreparedRun, trained: TrainingResult | None, timings: RunTimin
         "dead_starts": trained.dead_starts if trained is not None else 0,
         "stage1": timings.stage1.to_dict(),
         "feature_scale": trained.feature_scale if trained is not None else {},
+        "stage2_measures": trained.stage2_measures if trained is not None else {},
         "final_losses": trained.history[-1].losses if trained is not None and trained.history else {},
         "metrics": scores,
         "timings": timings.to_dict(),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dscsc_core.settings import DRH_VIEW_COMBINES
+from dscsc_core.settings import DRH_VIEW_COMBINES, SCH_DENOMINATORS
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,19 @@ def _cosine_logits(rows: torch.Tensor, columns: torch.Tensor, temperature: float
     return F.normalize(rows, dim=1) @ (F.normalize(columns, dim=1) / temperature).T
 
 
-def positive_log_likelihood(h: torch.Tensor, h_aug: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log P(i | x̂_i) of eq. 4 for every i: softmax over anchors k of sim(h_k, ĥ_i) / ρ."""
+def positive_log_likelihood(h: torch.Tensor, h_aug: torch.Tensor, temperature: float,
+                            negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """log P(i | x̂_i) of eq. 4 for every i: softmax over anchors k of sim(h_k, ĥ_i) / ρ.
+
+    With ``negatives`` (``negatives[i, k]``: x_k is a negative of anchor i) the softmax runs over the anchor
+    itself and its negatives only: the neighbours the miner spared are not pushed away here either.
+    """
     # Row i of these logits holds sim(ĥ_i, h_k) / ρ over all anchors k.
-    return torch.diagonal(torch.log_softmax(_cosine_logits(h_aug, h, temperature), dim=1))
+    logits = _cosine_logits(h_aug, h, temperature)
+    if negatives is not None:
+        kept = negatives | torch.eye(len(h), dtype=torch.bool, device=h.device)
+        logits = logits.masked_fill(~kept, float("-inf"))
+    return torch.diagonal(torch.log_softmax(logits, dim=1))
 
 
 def anchor_probabilities_by_sample(h: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -83,13 +92,17 @@ def anchor_probabilities_by_sample(h: torch.Tensor, temperature: float) -> torch
     return torch.softmax(_cosine_logits(h, h, temperature), dim=1)
 
 
-def sch_loss(h: torch.Tensor, h_aug: torch.Tensor, negatives: torch.Tensor, temperature: float) -> torch.Tensor:
+def sch_loss(h: torch.Tensor, h_aug: torch.Tensor, negatives: torch.Tensor, temperature: float,
+             denominator: str = "all") -> torch.Tensor:
     """Structural contrastive loss, eq. 8 (eq. 7 when ``negatives`` marks every j != i), summed over anchors.
 
     ``negatives[i, j]`` is True when x_j is a negative of anchor i. The paper's 1/N is left out:
     L_DRH is a sum too, so β keeps the paper's balance between the two (see the module docstring).
+    ``denominator`` "negatives" spares the anchor's non-negatives in eq. 4's softmax as eq. 5 spares them.
     """
-    log_positive = positive_log_likelihood(h, h_aug, temperature)
+    if denominator not in SCH_DENOMINATORS:
+        raise ValueError(f"denominator must be one of {', '.join(SCH_DENOMINATORS)}; got {denominator!r}")
+    log_positive = positive_log_likelihood(h, h_aug, temperature, negatives if denominator == "negatives" else None)
     # Scaling by the ceiling (not clamping) keeps log(1 - P) finite at a cheaper backward pass.
     probabilities = anchor_probabilities_by_sample(h, temperature)  # [j, i]
     log_not_anchor = torch.log1p(probabilities * -_probability_ceiling(probabilities.dtype))

@@ -34,6 +34,9 @@ class TrainingResult:
     # label-free sign of Stage II shrinking (collapsing) the features.
     feature_scale: dict[str, float] = field(default_factory=dict)
     dead_starts: int = 0  # initial weights redrawn because the encoder got no gradient (see Trainer._live_network)
+    # What Stage II did, measured: "encoder_moved", ‖W − W_start‖ / ‖W_start‖ of the encoder's weights through
+    # Stage II (absent after a resume, which does not know W_start); "beta", the β sch_gradient_ratio set.
+    stage2_measures: dict[str, float] = field(default_factory=dict)
 
     @property
     def stage1_reused(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -76,10 +76,23 @@ def training_settings(device: torch.device) -> Iterator[None]:
         yield
 
 
-def _adam(network: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+def _adam(network: DSCSCNetwork, lr: float, coef_lr: float | None = None) -> torch.optim.Optimizer:
+    """Adam over the whole network; with ``coef_lr``, C's values in a group of their own at that rate."""
     # The fused kernel updates the N x N coefficient matrix several times faster than the
     # per-tensor loop (measured 8 ms vs 62 ms per step for N = 1797 on 2 CPU cores).
-    return torch.optim.Adam(network.parameters(), lr=lr, fused=True)
+    if coef_lr is None or network.self_expression is None:
+        return torch.optim.Adam(network.parameters(), lr=lr, fused=True)
+    coef = list(network.self_expression.parameters())
+    rest = [p for p in network.parameters() if all(p is not c for c in coef)]
+    return torch.optim.Adam([{"params": rest}, {"params": coef, "lr": coef_lr}], lr=lr, fused=True)
+
+
+def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.sqrt(sum((t.double() ** 2).sum() for t in tensors))
+
+
+def _encoder_weights(network: DSCSCNetwork) -> list[torch.Tensor]:
+    return [p for p in network.encoder.parameters() if p.requires_grad]
 
 
 def _mean_squared_norm(features: torch.Tensor) -> float:
@@ -165,6 +178,7 @@ class Trainer:
         if self._processes.several and not (cfg.coef_support > 0 and cfg.stage2_batch_size > 0):
             raise ConfigError(f"training in {self._processes.count} processes shares Stage II's mini-batches among "
                               "them: set {support} and {batch}", support="coef_support", batch="stage2_batch_size")
+        self._check_stage2_options()
         if stage1 is not None and not self._stage1.can_start_from(stage1):
             stage1 = None
         torch.manual_seed(cfg.seed)
@@ -185,13 +199,104 @@ class Trainer:
             resume = None
         self._clock.start("finetune_s")
         self._attach_stage2_parts(network, x, n_clusters)
-        if self.config.coef_support > 0:
-            self._finetune_batched(network, x, result, resume)
-        else:
-            self._finetune(network, x, result, resume)
+        if resume is None:
+            self._warm_up(network, x, result.alpha)
+        self._start_stage2_measures(network, result, resume)
+        try:
+            if self.config.coef_support > 0:
+                self._finetune_batched(network, x, result, resume)
+            else:
+                self._finetune(network, x, result, resume)
+        finally:
+            self.config = cfg  # β as given, where sch_gradient_ratio replaced it for Stage II
         result.timings = self._clock.so_far(result.timings)
         self._read_out(network, x, result)
         return result
+
+    def _check_stage2_options(self) -> None:
+        cfg = self.config
+        for setting in ("sch_gradient_ratio", "head_warmup_epochs"):
+            if getattr(cfg, setting) and cfg.beta <= 0:
+                raise ConfigError("{setting} acts on the contrastive head, which trains only with {beta} > 0",
+                                  setting=setting, beta="beta")
+        if cfg.sch_gradient_ratio is not None and self._processes.several:
+            raise ConfigError("{setting} is measured in one process; train with one, or set {beta} instead",
+                              setting="sch_gradient_ratio", beta="beta")
+
+    # ------------------------------------------------------------------ before Stage II
+    def _warm_up(self, network: DSCSCNetwork, x: torch.Tensor, alpha: float) -> None:
+        """The optional warm-ups between the stages: the contrastive head, then C, each alone with its own
+        optimiser on Stage I's fixed features, so neither starts Stage II untrained."""
+        cfg = self.config
+        if cfg.head_warmup_epochs:
+            head = torch.optim.Adam(network.head.parameters(), lr=cfg.lr, fused=True)
+            for epoch in range(1, cfg.head_warmup_epochs + 1):
+                for rows in self._batch_rows(x.shape[0]):
+                    with torch.no_grad():
+                        views = self._encode(network, x[rows].contiguous(memory_format=torch.channels_last),
+                                             augment=True)
+                    loss = self._sch(network, views, coef=None)
+                    self._step(head, loss, {"sch": loss}, "head warm-up", epoch)
+        if cfg.coef_warmup_epochs:
+            sem, features = network.self_expression, self._features(network, x)
+            optimizer = torch.optim.Adam(sem.parameters(), lr=cfg.coef_lr or cfg.lr, fused=True)
+            for epoch in range(1, cfg.coef_warmup_epochs + 1):
+                for rows in self._batch_rows(x.shape[0]):
+                    loss = self._fixed_features_sem(sem, features, rows, alpha)
+                    self._step(optimizer, loss, {"sem": loss}, "C warm-up", epoch)
+
+    def _fixed_features_sem(self, sem, features: torch.Tensor, rows: torch.Tensor, alpha: float) -> torch.Tensor:
+        """L_SEM of the samples ``rows`` with the features fixed: only C gets a gradient."""
+        if self.config.coef_support > 0:
+            return sem_loss(features[rows], sem.express(rows, features[rows]), self.regularizer(sem.values[rows]),
+                            alpha)
+        coef = sem.coefficients()
+        return sem_loss(features, coef.T @ features, self.regularizer(coef), alpha)
+
+    # ------------------------------------------------------------------ Stage II measures
+    def _start_stage2_measures(self, network: DSCSCNetwork, result: TrainingResult,
+                               resume: Checkpoint | None) -> None:
+        """The encoder's weights as Stage II starts (to measure how far it moves; unknown after a resume), and
+        whether β is still to be set by ``sch_gradient_ratio`` (a resumed run takes the β it found)."""
+        self._encoder_start = None if resume is not None else [w.detach().clone() for w in _encoder_weights(network)]
+        self._beta_pending, self._measured, self._beta_found = self.config.sch_gradient_ratio is not None, {}, None
+        found = [r.diagnostics["beta"] for r in result.history if r.diagnostics and "beta" in r.diagnostics]
+        if self._beta_pending and found:
+            self._set_beta(found[0])
+
+    def _set_beta(self, beta: float) -> None:
+        self.config, self._beta_pending, self._beta_found = replace(self.config, beta=beta), False, beta
+        self._measured = {"beta": beta}
+
+    def _calibrate_beta(self, network: DSCSCNetwork, terms: dict[str, torch.Tensor], gamma: float) -> None:
+        """β such that the encoder's gradient of β·scale²·L_SCH is ``sch_gradient_ratio`` times that of the
+        other terms, measured on the first Stage II step (before its own backward; no random numbers drawn)."""
+        scale, weights = self.config.input_scale, _encoder_weights(network)
+        rest = self._total({name: term for name, term in terms.items() if name != "sch"}, scale, gamma)
+        norms = []
+        for loss in (scale ** 2 * terms["sch"], rest):
+            grads = torch.autograd.grad(loss, weights, retain_graph=True, allow_unused=True)
+            norms.append(float(_norm([g for g in grads if g is not None])))
+        if norms[0] == 0:
+            raise DataError("L_SCH gives the encoder no gradient at Stage II's first step, so no beta meets "
+                            "{setting}; set {beta} instead", setting="sch_gradient_ratio", beta="beta")
+        self._set_beta(self.config.sch_gradient_ratio * norms[1] / norms[0])
+
+    def _stage2_diagnostics(self, network: DSCSCNetwork, epoch: int,
+                            sch_gradient: list[torch.Tensor] | None = None) -> dict[str, float] | None:
+        """An epoch's measurements: the β found (first epoch), SCH's gradient share and, every
+        ``sch_share_every`` epochs and at the last, ‖W − W_start‖ / ‖W_start‖ of the encoder in Stage II."""
+        measured = {**self._measured, **(self._sch_share(network, sch_gradient) or {})}
+        self._measured = {}
+        every = self.config.sch_share_every
+        if self._encoder_start is not None and every > 0 and (epoch % every == 0 or epoch == self.config.epochs):
+            measured["encoder_moved"] = self._encoder_moved(network)
+        return measured or None
+
+    def _encoder_moved(self, network: DSCSCNetwork) -> float:
+        now = _encoder_weights(network)
+        start = _norm(self._encoder_start)
+        return float(_norm([w.detach() - w0 for w, w0 in zip(now, self._encoder_start, strict=True)]) / start)
 
     @property
     def _rescales(self) -> bool:
@@ -253,6 +358,10 @@ class Trainer:
         features = torch.cat([network.encoder(part) for part in x.split(size)])
         result.embedding = features.cpu().numpy()
         result.feature_scale["final"] = _mean_squared_norm(features)
+        if self._encoder_start is not None:
+            result.stage2_measures["encoder_moved"] = self._encoder_moved(network)
+        if self._beta_found is not None:
+            result.stage2_measures["beta"] = self._beta_found
 
     # ------------------------------------------------------------------ the network
     def _network(self, x: torch.Tensor) -> DSCSCNetwork:
@@ -351,7 +460,7 @@ class Trainer:
         cfg = self.config
         sem = network.self_expression
         assert sem is not None
-        optimizer = _adam(network, cfg.lr)
+        optimizer = _adam(network, cfg.lr, cfg.coef_lr)
         first = self.checkpointing.restore(network, optimizer, resume)
         if resume is not None and self.objective is not None:
             self.objective.load_state_dict(resume.objective)
@@ -368,11 +477,13 @@ class Trainer:
                     if self.objective is not None:
                         labels, renewed = self._pseudo_labels(coef, epoch, labels)
                         terms.update(self.objective(StageTwoStep(epoch, views.z, coef, labels, renewed)))
-                    total = self._total(terms, cfg.input_scale, result.gamma)
+                    if self._beta_pending:
+                        self._calibrate_beta(network, terms, result.gamma)
+                    total = self._total(terms, self.config.input_scale, result.gamma)
                 sch_gradient = self._sch_gradient(network, terms, epoch)
                 self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch),
-                                               self._sch_share(network, sch_gradient)))
+                                               self._stage2_diagnostics(network, epoch, sch_gradient)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [], labels)
 
     def _finetune_batched(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
@@ -384,7 +495,7 @@ class Trainer:
         In several processes each computes the losses of its share of every batch and DDP averages the
         gradients; the bank takes the whole batch's features in every process, so all banks stay the same."""
         cfg, sem = self.config, network.self_expression
-        optimizer = _adam(network, cfg.lr)
+        optimizer = _adam(network, cfg.lr, cfg.coef_lr)
         first = self.checkpointing.restore(network, optimizer, resume)
         # DDP all-reduces the gradient of C's N x k values whole, though only a batch's rows are non-zero: 4·N·k
         # bytes a step (2 MB at N = 10,000, k = 50), small beside the encoder's work at these sizes.
@@ -400,7 +511,8 @@ class Trainer:
                     for name, value in {**terms, "total": total}.items():
                         sums[name] = sums.get(name, 0.0) + value.detach()
             total = sums.pop("total")
-            result.history.append(self._report("finetune", epoch, cfg.epochs, sums, total, self._scores(sem, epoch)))
+            result.history.append(self._report("finetune", epoch, cfg.epochs, sums, total, self._scores(sem, epoch),
+                                               self._stage2_diagnostics(network, epoch)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
     def _batch_rows(self, n_samples: int) -> list[torch.Tensor]:
@@ -427,6 +539,8 @@ class Trainer:
         terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=sem.batch_block(anchors))
         with record_function(LOSSES):
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(sem.values[anchors]), alpha)
+            if self._beta_pending:
+                self._calibrate_beta(network, terms, gamma)
             total = self._total(terms, self.config.input_scale, gamma)
         return terms, total, batch_features
 
@@ -497,10 +611,14 @@ class Trainer:
         with record_function(LOSSES):
             terms = {"drh": drh_loss(pairs, self.config.drh_views)}
             if with_sch and self.config.beta > 0:
-                h = network.head(views.z)
-                h_aug = h if views.z_aug is None else network.head(views.z_aug)
-                terms["sch"] = sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature)
+                terms["sch"] = self._sch(network, views, coef)
         return terms
+
+    def _sch(self, network: DSCSCNetwork, views: _Views, coef: torch.Tensor | None) -> torch.Tensor:
+        """L_SCH of ``views`` through the head, the miner choosing each anchor's negatives."""
+        h = network.head(views.z)
+        h_aug = h if views.z_aug is None else network.head(views.z_aug)
+        return sch_loss(h, h_aug, self.miner(views.z, coef), self.config.temperature, self.config.sch_denominator)
 
     def _total(self, terms: dict[str, torch.Tensor], pixel_scale: float, gamma: float = 0.0) -> torch.Tensor:
         extra = {} if self.objective is None else {

@@ -17,7 +17,7 @@ from .benchmark_data import (
 from .clusterers import DscPostClusterer, SparseSpectralClusterer, SpectralClusterer
 from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
-from .miners import AffinityMiner, AllOthersMiner, KnnMiner
+from .miners import AffinityMiner, AllOthersMiner, ClassmatesMiner, KnnMiner
 from .objectives import DascObjective, S2ConvSCNObjective
 from .regularizers import FrobeniusRegularizer, L1Regularizer
 from .solvers import (
@@ -49,6 +49,7 @@ def dscsc_register_miners(register):
     register(KnnMiner)
     register(AffinityMiner)
     register(AllOthersMiner)
+    register(ClassmatesMiner)
 
 
 @hookimpl

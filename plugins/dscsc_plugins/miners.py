@@ -54,6 +54,36 @@ class AffinityMiner(KnnMiner):
         return _all_but_strongest(strength + strength.T, self.k)
 
 
+class ClassmatesMiner(NegativeMiner):
+    name = "classmates"
+    summary = ("structural negatives: every sample except the anchor's n/K - 1 nearest (a class's expected size "
+               "in a batch of n), by the encoder space or by C; K is the run's number of clusters")
+    params = (
+        Param("by", str, "features", "nearest by cosine in the encoder space (features) or by |C| + |C|^T (coef; "
+              "before C exists, by features)", choices=("features", "coef")),
+        Param("clusters", int, 0, "K, the number of classes (0: the run's number of clusters)", min=0),
+    )
+
+    def check_context(self, context):
+        # With k = n/K - 1 spared, a batch of at most K samples spares none: the instance loss of eq. 7.
+        if self.clusters == 0:
+            self.clusters = context.n_clusters
+
+    def mine(self, z, coef):
+        if self.clusters < 1:
+            raise DataError(f"miner '{self.name}' needs the number of classes: set its parameter 'clusters', or "
+                            "use it in a run, which gives it the run's number of clusters")
+        n = z.shape[0]
+        spared = max(round(n / self.clusters) - 1, 0)
+        if spared == 0:
+            return torch.ones(n, n, dtype=torch.bool, device=z.device)
+        if self.by == "coef" and coef is not None:
+            strength = coef.abs()
+            return _all_but_strongest(strength + strength.T, spared)
+        unit = F.normalize(z.flatten(1), dim=1)
+        return _all_but_strongest(unit @ unit.T, spared)
+
+
 def _all_but_strongest(similarity: torch.Tensor, k: int) -> torch.Tensor:
     """Row i: True everywhere except at the k largest off-diagonal entries of ``similarity``'s row i.
 
