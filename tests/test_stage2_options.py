@@ -150,3 +150,14 @@ def test_how_far_the_encoder_moved_is_measured(registry):
     moved = [r.diagnostics["encoder_moved"] for r in result.history if r.stage == "finetune"]
     assert 0 < moved[0] < moved[-1] and result.summary["stage2_measures"]["encoder_moved"] == moved[-1]
     assert _run(registry, epochs=0).summary["stage2_measures"]["encoder_moved"] == 0.0
+
+
+def test_the_scalable_path_measures_schs_share_on_an_epochs_first_step(registry):
+    scalable = {"coef_support": 10, "stage2_batch_size": 15, "pretrain_objective": "drh",
+                "clusterer": "sparse-spectral", "params": {**TINY["params"], "clusterer": {"k": 5}}}
+    measured, plain = _run(registry, **scalable), _run(registry, **scalable, sch_share_every=0)
+    assert [r.losses for r in measured.history] == [r.losses for r in plain.history]
+    shares = [r.diagnostics["sch_share"] for r in measured.history if r.stage == "finetune"]
+    assert len(shares) == 2 and all(share > 0.5 for share in shares)  # β = 10 on tiny images: SCH leads
+    negligible = _run(registry, **scalable, beta=1e-9).history[-1].diagnostics["sch_share"]
+    assert 0 < negligible < 1e-6

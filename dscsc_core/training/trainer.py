@@ -283,10 +283,11 @@ class Trainer:
         self._set_beta(self.config.sch_gradient_ratio * norms[1] / norms[0])
 
     def _stage2_diagnostics(self, network: DSCSCNetwork, epoch: int,
-                            sch_gradient: list[torch.Tensor] | None = None) -> dict[str, float] | None:
-        """An epoch's measurements: the β found (first epoch), SCH's gradient share and, every
-        ``sch_share_every`` epochs and at the last, ‖W − W_start‖ / ‖W_start‖ of the encoder in Stage II."""
-        measured = {**self._measured, **(self._sch_share(network, sch_gradient) or {})}
+                            sch_share: dict[str, float] | None = None) -> dict[str, float] | None:
+        """An epoch's measurements: the β found (first epoch), SCH's gradient share (``sch_share``, measured on the
+        epoch's first step) and, every ``sch_share_every`` epochs and at the last, ‖W − W_start‖ / ‖W_start‖ of
+        the encoder in Stage II."""
+        measured = {**self._measured, **(sch_share or {})}
         self._measured = {}
         every = self.config.sch_share_every
         if self._encoder_start is not None and every > 0 and (epoch % every == 0 or epoch == self.config.epochs):
@@ -483,7 +484,8 @@ class Trainer:
                 sch_gradient = self._sch_gradient(network, terms, epoch)
                 self._step(optimizer, total, terms, "finetune", epoch)
             result.history.append(self._report("finetune", epoch, cfg.epochs, terms, total, self._scores(sem, epoch),
-                                               self._stage2_diagnostics(network, epoch, sch_gradient)))
+                                               self._stage2_diagnostics(network, epoch,
+                                                                        self._sch_share(network, sch_gradient))))
             self._after_epoch("finetune", epoch, network, optimizer, result, [], labels)
 
     def _finetune_batched(self, network: DSCSCNetwork, x: torch.Tensor, result: TrainingResult,
@@ -503,16 +505,21 @@ class Trainer:
             network, partial(self._batch_losses, network, alpha=result.alpha, gamma=result.gamma), self.device)
         for epoch in range(first, cfg.epochs + 1):
             sums: dict[str, torch.Tensor] = {}
+            share = None
             with record_function(STEP):
-                for rows in self._batch_rows(x.shape[0]):
+                for index, rows in enumerate(self._batch_rows(x.shape[0])):
                     terms, total, batch_features = losses(rows, x[rows].contiguous(memory_format=torch.channels_last))
+                    # SCH's share on the epoch's first step; in several processes each holds its share's terms only.
+                    measured = index == 0 and not self._processes.several
+                    sch_gradient = self._sch_gradient(network, terms, epoch) if measured else None
                     terms, total = self._descend(optimizer, terms, total, "finetune", epoch)
+                    share = share or self._sch_share(network, sch_gradient)
                     sem.remember(rows, batch_features)
                     for name, value in {**terms, "total": total}.items():
                         sums[name] = sums.get(name, 0.0) + value.detach()
             total = sums.pop("total")
             result.history.append(self._report("finetune", epoch, cfg.epochs, sums, total, self._scores(sem, epoch),
-                                               self._stage2_diagnostics(network, epoch)))
+                                               self._stage2_diagnostics(network, epoch, share)))
             self._after_epoch("finetune", epoch, network, optimizer, result, [])
 
     def _batch_rows(self, n_samples: int) -> list[torch.Tensor]:
