@@ -22,6 +22,8 @@ PRETRAIN_OBJECTIVES = ("drh+sch", "drh")
 DRH_VIEW_COMBINES = ("mean", "sum")
 COEF_INITS = ("normal", "constant")
 COEF_DIAGONALS = ("zero", "free")
+# On the scalable path: C's values on the support stored as parameters, or computed by a network (SENet).
+COEF_MODELS = ("table", "network")
 # Arithmetic of the autoencoder's layers: fp32, or bfloat16 under autocast (C, the head and the losses
 # stay fp32). bf16 is for speed on CPUs with AMX/AVX-512-bf16 and on GPUs; it moves every number.
 PRECISIONS = ("fp32", "bf16")
@@ -136,6 +138,10 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
     Setting("stage2_batch_size", int, 0,
             "Stage II mini-batch size: each step expresses a batch over a memory bank of every sample's latent "
             "(needs coef_support > 0; 0: the full batch)", min=0, role=added_later(0)),
+    Setting("coef_model", str, "table",
+            "on the scalable path, C's values on the support: table (N x k parameters) or network (computed from "
+            "the two samples' features by a query and a key network, as SENet: parameters independent of N)",
+            choices=COEF_MODELS, role=added_later("table")),
     Setting("sch_denominator", str, "all",
             "eq. 4's softmax over every anchor (all, as printed) or over the anchor and its mined negatives only "
             "(negatives: the miner's spared neighbours are not pushed away in eq. 4 either, as in eq. 5)",

@@ -160,3 +160,25 @@ def test_one_batch_of_all_samples_trains_as_the_dense_path_with_augmentation_and
     np.testing.assert_allclose(supported.coef.toarray(), dense.coef, rtol=0, atol=1e-8)
     np.testing.assert_allclose([r.losses["sch"] for r in supported.history if r.stage == "finetune"],
                                [r.losses["sch"] for r in dense.history if r.stage == "finetune"], rtol=1e-5)
+
+
+def test_a_coefficient_network_computes_c_on_the_support(registry):
+    """SENet's way: C's values computed from the features by a query and a key network, not stored per sample."""
+    layer = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 2, "epochs": 3, "pretrain_objective": "drh",
+             "coef_support": 6, "stage2_batch_size": 15, "clusterer": "sparse-spectral", "coef_model": "network",
+             "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}, "clusterer": {"k": 5},
+                        "miner": {"k": 3}}}
+    result = execute(prepare(resolve_config(registry, layer), registry))
+    assert sparse.issparse(result.coef) and result.coef.shape == (30, 30) and result.coef.diagonal().max() == 0
+    assert result.coef.getnnz(axis=0).max() <= 6  # each sample expressed by its 6 neighbours at most
+    sem = [r.losses["sem"] for r in result.history if r.stage == "finetune"]
+    assert sem[-1] < sem[0]
+    table = execute(prepare(resolve_config(registry, layer, {"coef_model": "table"}), registry))
+    assert not np.allclose(table.coef.toarray(), result.coef.toarray())
+
+
+def test_a_coefficient_network_needs_the_scalable_path(registry):
+    layer = {"dataset": "synthetic", "device": "cpu", "pretrain_epochs": 1, "epochs": 1, "coef_model": "network",
+             "params": {"dataset": {"subspaces": 3, "per_subspace": 10, "size": 8}}}
+    with pytest.raises(ConfigError, match="coef_model' network computes C on a support.*coef_support"):
+        execute(prepare(resolve_config(registry, layer), registry))

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from dscsc_core.plugin_api.interfaces import AutoEncoderParts
-from dscsc_core.training.supported_coef import SupportedSelfExpression
+from dscsc_core.training.supported_coef import CoefficientNetwork, SupportedSelfExpression
 
 
 class SelfExpression(nn.Module):
@@ -84,6 +84,9 @@ class DSCSCNetwork(nn.Module):
         self.self_expression = SelfExpression(n_samples, scale, generator, init, diagonal).to(device)
 
     def attach_supported_self_expression(self, support: torch.Tensor, bank: torch.Tensor, scale: float,
-                                         generator: torch.Generator, init: str = "normal") -> None:
-        """C on a support of k neighbours per sample (``SupportedSelfExpression``), with the memory bank."""
-        self.self_expression = SupportedSelfExpression(support, scale, generator, init, bank)
+                                         generator: torch.Generator, init: str = "normal",
+                                         model: str = "table") -> None:
+        """C on a support of k neighbours per sample (``SupportedSelfExpression``), with the memory bank; its
+        values stored (``model`` "table") or computed by a coefficient network ("network")."""
+        network = CoefficientNetwork(bank.shape[1], support.shape[1]).to(bank.device) if model == "network" else None
+        self.self_expression = SupportedSelfExpression(support, scale, generator, init, bank, network)

@@ -219,6 +219,9 @@ class Trainer:
             if getattr(cfg, setting) and cfg.beta <= 0:
                 raise ConfigError("{setting} acts on the contrastive head, which trains only with {beta} > 0",
                                   setting=setting, beta="beta")
+        if cfg.coef_model != "table" and cfg.coef_support == 0:
+            raise ConfigError(f"{{model}} {cfg.coef_model} computes C on a support of neighbours: set {{support}} "
+                              "(the scalable path)", model="coef_model", support="coef_support")
         if cfg.sch_gradient_ratio is not None and self._processes.several:
             raise ConfigError("{setting} is measured in one process; train with one, or set {beta} instead",
                               setting="sch_gradient_ratio", beta="beta")
@@ -248,8 +251,9 @@ class Trainer:
     def _fixed_features_sem(self, sem, features: torch.Tensor, rows: torch.Tensor, alpha: float) -> torch.Tensor:
         """L_SEM of the samples ``rows`` with the features fixed: only C gets a gradient."""
         if self.config.coef_support > 0:
-            return sem_loss(features[rows], sem.express(rows, features[rows]), self.regularizer(sem.values[rows]),
-                            alpha)
+            weights = sem.weights_of(rows)
+            return sem_loss(features[rows], sem.express(rows, features[rows], weights=weights),
+                            self.regularizer(weights), alpha)
         coef = sem.coefficients()
         return sem_loss(features, coef.T @ features, self.regularizer(coef), alpha)
 
@@ -341,7 +345,7 @@ class Trainer:
         if cfg.coef_support > 0:
             features = self._features(network, x)
             network.attach_supported_self_expression(nearest_support(features, cfg.coef_support), features,
-                                                     cfg.coef_init_scale, generator, cfg.coef_init)
+                                                     cfg.coef_init_scale, generator, cfg.coef_init, cfg.coef_model)
         else:
             network.attach_self_expression(n_samples, cfg.coef_init_scale, generator, cfg.coef_init,
                                            cfg.coef_diagonal)
@@ -542,10 +546,11 @@ class Trainer:
         batch_features = views.z if share is None else self._processes.gather(views.z, rows.shape[0])
         anchors = rows if share is None else rows[share]
         with record_function(DECODER):
-            z_expressed = sem.express(rows, batch_features, anchors)
+            weights = sem.weights_of(anchors)
+            z_expressed = sem.express(rows, batch_features, anchors, weights)
         terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=sem.batch_block(anchors))
         with record_function(LOSSES):
-            terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(sem.values[anchors]), alpha)
+            terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(weights), alpha)
             if self._beta_pending:
                 self._calibrate_beta(network, terms, gamma)
             total = self._total(terms, self.config.input_scale, gamma)
