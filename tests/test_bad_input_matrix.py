@@ -92,6 +92,8 @@ PLUGIN_FLOATS = [
     ("augmentation", "geometric", "shear", "-inf"),
     ("augmentation", "geometric", "scale_max", "nan"),
     ("augmentation", "geometric", "p", "inf"),
+    ("augmentation", "policy", "magnitude", "nan"),
+    ("augmentation", "policy", "p", "-inf"),
     ("regularizer", "l1", "weight", "nan"),
     ("regularizer", "l2", "weight", "inf"),
     ("clusterer", "dsc-post", "ratio", "nan"),

@@ -40,6 +40,15 @@ def test_every_builtin_keeps_its_tensors_on_the_gpu(registry, kind):
             CHECKS[kind](info.factory, device="cuda")
 
 
+def test_every_operation_of_the_augmentation_policy_works_on_the_gpu():
+    from dscsc_plugins.augmentations import OPERATIONS, PolicyAugmentation
+
+    for ops in OPERATIONS:
+        check_augmentation(PolicyAugmentation(ops=ops, magnitude=0.7, p=0.5), device="cuda")
+    images = torch.rand(6, 3, 16, 16, device="cuda") * 255
+    assert PolicyAugmentation(ops="rotate+noise", p=1.0)(images).device == images.device
+
+
 def test_a_gpu_run_trains_there_and_hands_back_host_arrays(registry):
     torch.cuda.reset_peak_memory_stats()
     result = _run(registry, "cuda", pretrain_epochs=60, epochs=60)

@@ -73,14 +73,18 @@ def tuning_score(value: float) -> str:
     return f"{value:.5f}"
 
 
-def tuning_table(ranked, criterion: str) -> None:
-    table = Table(title=f"dscsc tune: candidates by mean {criterion} (labels not used)")
-    for column in ("rank", "settings", "score (mean)", "per seed"):
+def tuning_table(ranked, criterion: str, reported=(), caption: str | None = None) -> None:
+    """The candidates, best first by the ranking criterion; each ``reported`` criterion's mean beside it."""
+    table = Table(title=f"dscsc tune: candidates by mean {criterion} (labels not used)", caption=caption)
+    table.add_column("rank")
+    table.add_column("settings", overflow="fold")  # a policy's operations must show whole, however narrow
+    for column in ("score (mean)", "per seed", *(f"{c.name} (mean)" for c in reported)):
         table.add_column(column)
     for rank, candidate in enumerate(ranked, 1):
         settings = ", ".join(f"{key}={value}" for key, value in candidate.settings.items())
         per_seed = " ".join(tuning_score(score) for score in candidate.scores)
-        table.add_row(str(rank), settings, tuning_score(candidate.mean), per_seed)
+        beside = [tuning_score(candidate.reported_mean(c)) for c in reported]
+        table.add_row(str(rank), settings, tuning_score(candidate.mean), per_seed, *beside)
     stdout.print(table)
 
 

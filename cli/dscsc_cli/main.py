@@ -179,6 +179,9 @@ def _seed_list(seeds: str) -> list[int]:
     return list(range(count))
 
 
+_SEARCH_PANEL = "Augmentation search"
+
+
 # Several processes train a run of ``dscsc run`` only: tune, bench and ablate have no --nproc.
 @app.command(context_settings=_EXTRA_ARGS, epilog=_PLUGIN_OPTION_HELP)
 @run_settings("seed", "nproc")
@@ -187,7 +190,9 @@ def tune(
     settings: dict[str, Any],
     preset: str | None = typer.Option(None, "--preset", help="Base preset, e.g. orl."),
     config: Path | None = typer.Option(None, "--config", help="Base TOML file (over the preset)."),
-    grid: list[str] = typer.Option(..., "--grid", help="NAME=V1,V2,... to search (repeatable), e.g. k=5,10,20."),
+    grid: list[str] = typer.Option(
+        [], "--grid", help="NAME=V1,V2,... to search (repeatable), e.g. k=5,10,20; with --augment-search, "
+        "tried with every policy."),
     seeds: str = typer.Option("1", metavar="INT", help="Seeds per candidate (0..N-1)."),
     write: Path | None = typer.Option(None, "--write", help="Write the best settings as a TOML layer for --config."),
     plugin: list[str] = _PLUGIN_FILES,
@@ -202,32 +207,102 @@ def tune(
     subspace_dim: int | None = typer.Option(
         None, "--subspace-dim", help="Per-cluster dimension for --criterion subspace (default: the clusterer's dim)."
     ),
+    both_criteria: bool | None = typer.Option(
+        None, "--both-criteria/--one-criterion", show_default=False,
+        help="Also score every candidate by the other criterion, beside the ranking one (the same clusters, no "
+        "extra training). Default: both with --augment-search.",
+    ),
     stage1_cache: Path | None = _STAGE1_CACHE,
+    child_epochs: int | None = typer.Option(
+        None, "--child-epochs", help="Stage II epochs of every candidate's run (short child runs); --write leaves "
+        "them out, so the winner runs at the recipe's length."),
+    augment_search: bool = typer.Option(
+        False, "--augment-search", rich_help_panel=_SEARCH_PANEL,
+        help="Search augmentation policies (augment=policy: one or two operations, a magnitude, a probability) "
+        "drawn from the policy space, beside the recipe's own augmentation and none."),
+    policies: int | None = typer.Option(
+        None, "--policies", rich_help_panel=_SEARCH_PANEL,
+        help="How many policies --augment-search draws, one child run each per seed (default: 8)."),
+    op_pairs: bool = typer.Option(False, "--op-pairs", rich_help_panel=_SEARCH_PANEL,
+                                  help="Also draw policies of two operations (e.g. rotate+contrast)."),
+    search_seed: int | None = typer.Option(
+        None, "--search-seed", rich_help_panel=_SEARCH_PANEL,
+        help="Seed of the draw: the same seed draws the same policies (default: 0)."),
 ) -> None:
     """Search settings without labels: the best candidate has the highest mean criterion score."""
     with report_errors():
-        from dscsc_core.evaluation.tuning import Criterion, parse_grid
+        from dscsc_core.evaluation.tuning import Criterion
         from dscsc_core.evaluation.tuning import tune as run_tune
 
-        from .display import tuning_score, tuning_table
+        from .display import tuning_table
 
         chosen = Criterion(criterion, space, subspace_dim)
+        reported = chosen.others() if (augment_search if both_criteria is None else both_criteria) else ()
+        search = _policy_search(augment_search, policies, op_pairs, search_seed)
         if write is not None:
             from dscsc_core.run.outputs import check_output_file
 
             check_output_file(write)
         flags = settings_layer(settings, ctx.args)
         recipe, registry = _recipe(preset, config, plugin)
-        parsed = parse_grid(grid)
-
-        def announce(candidate) -> None:
-            typer.echo(f"{chosen.name} {tuning_score(candidate.mean)}  {candidate.settings}", err=True)
-
-        ranked = run_tune(registry, recipe.layers(registry, flags), parsed, _seed_list(seeds), criterion=chosen,
-                          stage1_cache=stage1_cache, on_candidate=announce)
-        tuning_table(ranked, chosen.describe())
+        layers = recipe.layers(registry, flags, *_child_runs(flags, child_epochs))
+        searched, caption = _tune_candidates(registry, layers, grid, search)
+        ranked = run_tune(registry, layers, searched, _seed_list(seeds), criterion=chosen, reported=reported,
+                          stage1_cache=stage1_cache, on_candidate=lambda c: _announce(c, chosen, reported))
+        tuning_table(ranked, chosen.describe(), reported, caption)
         if write is not None:
             _write_best(write, ranked[0].settings, chosen.describe())
+
+
+def _policy_search(augment_search: bool, policies: int | None, op_pairs: bool, search_seed: int | None):
+    """What --augment-search draws (None without it, where the options that shape it are refused)."""
+    from dscsc_core.errors import ConfigError
+    from dscsc_core.evaluation.augment_search import PolicySearch
+
+    if not augment_search:
+        if policies is not None or op_pairs or search_seed is not None:
+            raise ConfigError("--policies, --op-pairs and --search-seed shape the augmentation search; add "
+                              "--augment-search")
+        return None
+    default = PolicySearch()
+    return PolicySearch(default.policies if policies is None else policies, op_pairs,
+                        default.seed if search_seed is None else search_seed)
+
+
+def _child_runs(flags: dict[str, Any], child_epochs: int | None) -> list[dict[str, Any]]:
+    """The layer that shortens every candidate's Stage II to --child-epochs (none without it)."""
+    if child_epochs is None:
+        return []
+    if "epochs" in flags:
+        from dscsc_core.errors import ConfigError
+
+        raise ConfigError("--child-epochs and --epochs both set the candidates' Stage II epochs; give one")
+    return [{"epochs": child_epochs}]
+
+
+def _tune_candidates(registry, layers: list[dict[str, Any]], grid: list[str], search):
+    """What tune tries (a grid, or the augmentation search crossed with it) and a caption for its table."""
+    from dscsc_core.errors import ConfigError
+    from dscsc_core.evaluation.augment_search import baselines, search_candidates
+    from dscsc_core.evaluation.tuning import parse_grid
+
+    if search is None and not grid:
+        raise ConfigError("nothing to tune: give --grid NAME=V1,V2,... (repeatable) or --augment-search")
+    parsed = parse_grid(grid)
+    if search is None:
+        return parsed, None
+    names = [candidate["augment"] for candidate in baselines(registry, layers)]
+    roles = ("the recipe's own", "no augmentation")
+    caption = "baselines: " + ", ".join(f"augment={name} ({role})" for name, role in zip(names, roles, strict=False))
+    return search_candidates(registry, layers, search, parsed), caption
+
+
+def _announce(candidate, chosen, reported) -> None:
+    from .display import tuning_score
+
+    scores = [(chosen, candidate.mean), *((c, candidate.reported_mean(c)) for c in reported)]
+    line = "  ".join(f"{criterion.name} {tuning_score(value)}" for criterion, value in scores)
+    typer.echo(f"{line}  {candidate.settings}", err=True)
 
 
 def _write_best(path: Path, settings: dict[str, Any], criterion: str) -> None:

@@ -10,8 +10,10 @@ Labels are never read here. Each candidate is trained, clustered, and scored by 
   predicted cluster explains (the k-subspaces objective), on unit-norm input rows. It measures the
   structure self-expression assumes: every cluster should be low-rank, however spread out.
 
-Candidates are the product of the value lists given per setting. A grid over the clusterer alone
-trains once per seed and re-clusters that C for each candidate.
+Candidates are the product of the value lists given per setting, or a list of settings (the
+augmentation search's, ``augment_search``). A grid over the clusterer alone trains once per seed and
+re-clusters that C for each candidate. Besides the criterion that ranks, others can be reported for
+every candidate: all are computed from the same predicted clusters, at no extra training.
 
 Where the silhouette is measured matters. By default (``space="input"``) it is the input pixels,
 one fixed space for every candidate, so scores are comparable. In each candidate's own encoder
@@ -26,7 +28,7 @@ import dataclasses
 import itertools
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,10 @@ class Criterion:
             return silhouette(result, prepared.data.images, self.space)
         return subspace_fit(prepared.data.images, result.labels, self.subspace_dim(prepared))
 
+    def others(self) -> tuple[Criterion, ...]:
+        """The other built-in criteria, with this one's space and dimension: what tune reports beside it."""
+        return tuple(Criterion(name, self.space, self.dim) for name in CRITERIA if name != self.name)
+
     def subspace_dim(self, prepared: PreparedRun) -> int:
         if self.dim is not None:
             return self.dim
@@ -121,11 +127,16 @@ class Criterion:
 @dataclass(frozen=True)
 class Candidate:
     settings: dict[str, Any]
-    scores: tuple[float, ...]  # one criterion score per seed
+    scores: tuple[float, ...]  # one score of the ranking criterion per seed
+    # Criteria reported beside the ranking one, not ranked by: their scores per seed.
+    reported: dict[Criterion, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
         return statistics.mean(self.scores)
+
+    def reported_mean(self, criterion: Criterion) -> float:
+        return statistics.mean(self.reported[criterion])
 
 
 def candidates(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -149,39 +160,60 @@ def as_layer(settings: Mapping[str, Any]) -> dict[str, Any]:
 def tune(
     registry: Registry,
     base_layers: Sequence[dict[str, Any]],
-    grid: Mapping[str, Sequence[Any]],
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
     seeds: Sequence[int],
     on_candidate: Callable[[Candidate], None] | None = None,
     criterion: Criterion = Criterion(),
     stage1_cache: Path | str | None = None,
+    reported: Sequence[Criterion] = (),
 ) -> list[Candidate]:
     """Train every candidate on every seed; return them best first by their mean ``criterion`` score.
 
-    A candidate's settings come back with their declared types (``k=10`` from a grid is 10). The
-    dataset is read once; with ``stage1_cache`` candidates that differ only after Stage I share one
-    Stage I per seed. Candidates that differ only in the clusterer (e.g. dsc-post's ``dim`` or
-    ``power``) share one trained C per seed, clustered once per candidate, since they train alike.
+    ``grid`` is a grid (``{"k": [5, 10]}``, its product is tried) or the candidates' settings
+    themselves (``[{"k": 5}, {"k": 10, "beta": 1}]``). ``reported`` criteria are scored on the same
+    clusters and kept beside the ranking one. A candidate's settings come back with their declared
+    types (``k=10`` from a grid is 10). The dataset is read once; with ``stage1_cache`` candidates that
+    differ only after Stage I share one Stage I per seed. Candidates that differ only in the clusterer
+    (e.g. dsc-post's ``dim`` or ``power``) share one trained C per seed, clustered once per candidate,
+    since they train alike.
     """
     datasets = LoadedDatasets()
-    # Validate every candidate before the first (long) training starts.
-    configs, dims = [], set()
-    for settings in candidates(grid):
-        config = resolve_config(registry, *base_layers, as_layer(settings))
-        prepared = prepare(config, registry, datasets=datasets)
-        configs.append((_typed(settings, config), config))
-        dims.add(criterion.subspace_dim(prepared) if criterion.name == "subspace" else None)
-    if len(dims) > 1:
-        raise ConfigError(f"the candidates' clusterers assume different subspace dimensions ({sorted(dims)}), so "
-                          "their subspace fits would not be comparable; fix one with --subspace-dim")
+    criteria = (criterion, *reported)
+    configs = _checked_configs(registry, base_layers, _settings_list(grid), criteria, datasets)
     results = []
     trained: dict[str, RunResult] = {}
     for settings, config in configs:
-        scores = tuple(_score(registry, dataclasses.replace(config, seed=seed), criterion, stage1_cache, datasets,
-                              trained) for seed in seeds)
-        results.append(Candidate(settings, scores))
+        per_seed = [_score(registry, dataclasses.replace(config, seed=seed), criteria, stage1_cache, datasets,
+                           trained) for seed in seeds]
+        by_criterion = [tuple(scores) for scores in zip(*per_seed, strict=True)]
+        results.append(Candidate(settings, by_criterion[0], dict(zip(reported, by_criterion[1:], strict=True))))
         if on_candidate is not None:
             on_candidate(results[-1])
     return sorted(results, key=lambda c: -c.mean)
+
+
+def _settings_list(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    if isinstance(grid, Mapping):
+        return candidates(grid)
+    if not grid:
+        raise ConfigError("tuning has no candidates")
+    return list(grid)
+
+
+def _checked_configs(registry: Registry, base_layers: Sequence[dict[str, Any]],
+                     settings_list: Sequence[Mapping[str, Any]], criteria: Sequence[Criterion],
+                     datasets: LoadedDatasets) -> list[tuple[dict[str, Any], RunConfig]]:
+    """Every candidate's settings (typed) and run, each validated before the first (long) training starts."""
+    configs, dims = [], set()
+    for settings in settings_list:
+        config = resolve_config(registry, *base_layers, as_layer(settings))
+        prepared = prepare(config, registry, datasets=datasets)
+        configs.append((_typed(settings, config), config))
+        dims.update(c.subspace_dim(prepared) for c in criteria if c.name == "subspace")
+    if len(dims) > 1:
+        raise ConfigError(f"the candidates' clusterers assume different subspace dimensions ({sorted(dims)}), so "
+                          "their subspace fits would not be comparable; fix one with --subspace-dim")
+    return configs
 
 
 def _typed(settings: Mapping[str, Any], config: RunConfig) -> dict[str, Any]:
@@ -191,10 +223,10 @@ def _typed(settings: Mapping[str, Any], config: RunConfig) -> dict[str, Any]:
             **{key: config.params[key] for key in layer["params"]}}
 
 
-def _score(registry: Registry, config: RunConfig, criterion: Criterion, stage1_cache: Path | str | None,
-           datasets: LoadedDatasets, trained: dict[str, RunResult]) -> float:
-    """One candidate's criterion on one seed. Candidates that differ only in their clusterer share
-    the C the first of them trained (``trained``, by training fingerprint) and only re-cluster it."""
+def _score(registry: Registry, config: RunConfig, criteria: Sequence[Criterion], stage1_cache: Path | str | None,
+           datasets: LoadedDatasets, trained: dict[str, RunResult]) -> list[float]:
+    """One candidate's score by each criterion on one seed. Candidates that differ only in their clusterer
+    share the C the first of them trained (``trained``, by training fingerprint) and only re-cluster it."""
     prepared = prepare(config, registry, datasets=datasets)
     key = training_fingerprint(prepared)
     shared = trained.get(key) if key is not None else None
@@ -204,7 +236,7 @@ def _score(registry: Registry, config: RunConfig, criterion: Criterion, stage1_c
             trained[key] = result
     else:
         result = dataclasses.replace(shared, labels=cluster(prepared, shared.coef).labels)
-    return criterion.score(result, prepared)
+    return [criterion.score(result, prepared) for criterion in criteria]
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dscsc_core import hookimpl
 
-from .augmentations import GeometricAugmentation, NoAugmentation
+from .augmentations import GeometricAugmentation, NoAugmentation, PolicyAugmentation
 from .benchmark_data import (
     Coil20Source,
     ExtendedYaleB2432Source,
@@ -42,6 +42,7 @@ def dscsc_register_encoders(register):
 def dscsc_register_augmentations(register):
     register(NoAugmentation)
     register(GeometricAugmentation)
+    register(PolicyAugmentation)
 
 
 @hookimpl
