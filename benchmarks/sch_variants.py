@@ -2,11 +2,12 @@
 
 Usage:
     python benchmarks/sch_variants.py [--datasets orl,coil20] [--seeds 5] [--threads 1] [--out DIR]
-        [--variants preset,structural,...] [--data-root DIR]
+        [--variants preset,structural,...] [--layer NAME=FILE.toml ...] [--data-root DIR]
 
 For each dataset D, every case below runs on seeds 0..S-1 and shares one Stage I per seed (all of them train
 Stage I alike: DRH only). ``recipe`` is the DSC-Net recipe ``dscnet-D``; ``preset`` is DSCSC's preset ``D``; the
-other variants are ``D`` with the overrides of ``VARIANTS``. Runs are stored under ``--out`` (one JSON record a
+other variants are ``D`` with the overrides of ``VARIANTS``, and ``--layer NAME=FILE`` adds a case ``NAME``: ``D`` under
+a TOML layer, e.g. the one ``dscsc tune --write`` wrote. Runs are stored under ``--out`` (one JSON record a
 run) and reused when asked again, so an interrupted table continues where it stopped.
 
 Prints one table per dataset: each case's ACC (mean ± sample std), its ACC minus the recipe's paired by seed
@@ -25,6 +26,7 @@ import platform
 import shlex
 import statistics
 import sys
+import tomllib
 from pathlib import Path
 
 from dscsc_core.evaluation.repeats import BenchCase, BenchRecord, run_bench
@@ -41,15 +43,20 @@ VARIANTS: dict[str, dict] = {
     "acting": ACTING,  # and β set so SCH's encoder gradient is 0.2 x the other terms'
     "c-warm": C_WARM,  # C fitted to Stage I's features first, then fresh optimiser state
     "all": {**ACTING, **C_WARM},
+    # Added 2026-12-07 after the five above had run (rule unchanged; notebook): the rest of issue 48's item 3.
+    "coef-lr": {"coef_lr": 1e-2},  # C at ten times the network's Adam rate in Stage II
+    "longer": {"epochs": 120},  # three times COIL20's 40 Stage II steps (ORL has 700)
 }
 # Student's t, two-sided 95 %, by degrees of freedom (seeds - 1).
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
-def cases(registry, dataset: str, variants: list[str], overrides: dict) -> list[BenchCase]:
+def cases(registry, dataset: str, variants: list[str], overrides: dict,
+          layers: dict[str, dict] | None = None) -> list[BenchCase]:
     recipe = BenchCase("recipe", tuple(Recipe(f"dscnet-{dataset}").layers(registry, overrides)), dataset)
-    return [recipe, *(BenchCase(name, tuple(Recipe(dataset).layers(registry, overrides, VARIANTS[name])), dataset)
-                      for name in variants)]
+    chosen = {**{name: VARIANTS[name] for name in variants}, **(layers or {})}
+    return [recipe, *(BenchCase(name, tuple(Recipe(dataset).layers(registry, overrides, layer)), dataset)
+                      for name, layer in chosen.items())]
 
 
 def paired(values: list[float], base: list[float]) -> tuple[float, float, float]:
@@ -104,15 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("sch-variants-runs"))
+    parser.add_argument("--layer", action="append", default=[], metavar="NAME=FILE",
+                        help="add a case NAME: the preset under the TOML layer FILE (repeatable)")
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
+    layers = {name: tomllib.loads(Path(file).read_text()) for name, file in (item.split("=", 1) for item in args.layer)}
     registry = load_registry(strict=True)
     overrides = {"threads": args.threads, **({"data_root": args.data_root} if args.data_root else {})}
     datasets = LoadedDatasets()
     print(f"`python benchmarks/sch_variants.py {shlex.join(sys.argv[1:] if argv is None else argv)}`, "
           f"{datetime.date.today()}, {platform.machine()}, {args.threads} thread(s)\n")
     for dataset in args.datasets.split(","):
-        chosen = cases(registry, dataset, args.variants.split(","), overrides)
+        chosen = cases(registry, dataset, args.variants.split(","), overrides, layers)
         clusterer = resolve_config(registry, *chosen[0].layers).clusterer
         records = run_bench(registry, chosen, range(args.seeds), [clusterer], args.out, datasets=datasets,
                             on_record=lambda record, reused: print(record.progress_line(reused), file=sys.stderr))
