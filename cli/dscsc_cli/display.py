@@ -75,17 +75,19 @@ def tuning_score(value: float) -> str:
 
 def tuning_table(ranked, criterion: str, reported=(), caption: str | None = None) -> None:
     """The candidates, best first by the ranking criterion; each ``reported`` criterion's mean beside it."""
-    table = Table(title=f"dscsc tune: candidates by mean {criterion} (labels not used)", caption=caption)
+    table = Table(title=f"dscsc tune: candidates by mean {criterion} (labels not used)")
     table.add_column("rank")
     table.add_column("settings", overflow="fold")  # a policy's operations must show whole, however narrow
     for column in ("score (mean)", "per seed", *(f"{c.name} (mean)" for c in reported)):
         table.add_column(column)
     for rank, candidate in enumerate(ranked, 1):
-        settings = ", ".join(f"{key}={value}" for key, value in candidate.settings.items())
+        settings = "\n".join(f"{key}={value}" for key, value in candidate.settings.items())  # one setting a line
         per_seed = " ".join(tuning_score(score) for score in candidate.scores)
         beside = [tuning_score(candidate.reported_mean(c)) for c in reported]
         table.add_row(str(rank), settings, tuning_score(candidate.mean), per_seed, *beside)
     stdout.print(table)
+    if caption:
+        stdout.print(caption, soft_wrap=True)  # below the table, not as its caption: as wide as the line needs
 
 
 def bench_table(summaries, title: str = "dscsc bench") -> None:
