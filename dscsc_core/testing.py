@@ -29,7 +29,7 @@ from dscsc_core.plugin_api.interfaces import (
     StageTwoStep,
     TrainingObjective,
 )
-from dscsc_core.plugin_api.params import Component
+from dscsc_core.plugin_api.params import Component, RunContext
 
 __all__ = ["check_augmentation", "check_clusterer", "check_component", "check_dataset", "check_encoder",
            "check_miner", "check_objective", "check_regularizer"]
@@ -67,6 +67,8 @@ def check_miner(miner: NegativeMiner | type[NegativeMiner], device: str | torch.
     miner = _instance(miner, NegativeMiner)
     check_component(miner)
     z = _random(24, 6, seed=0, device=device).requires_grad_()
+    # What a run tells a component before training (a miner may size its neighbourhoods by the classes).
+    miner.check_context(RunContext(n_samples=z.shape[0], n_clusters=4, input_shape=(1, 1, 6)))
     coef = _random(z.shape[0], z.shape[0], seed=1, device=device) * 0.01
     for args in ((z,), (z, coef)):
         mask = miner(*args)

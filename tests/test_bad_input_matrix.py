@@ -124,6 +124,7 @@ CORE_INTS = [p for p in RUN_SETTINGS if p.type is int and p.name != "seed"]
 PLUGIN_INTS = [
     ("miner", "knn", "k", BEYOND_INT64),
     ("miner", "affinity", "k", BEYOND_INT64),
+    ("miner", "classmates", "clusters", BEYOND_INT64),
     ("clusterer", "dsc-post", "dim", BEYOND_INT64),
     ("clusterer", "sparse-spectral", "k", BEYOND_INT64),
     ("dataset", "synthetic", "subspaces", BEYOND_INT64),

@@ -106,7 +106,7 @@ def test_from_scratch_the_recipe_starts_from_the_references_draw(registry):
 # Yale B from the authors' weights: DSC-Net's port (yaleb.py, unchanged) driven on the 2432 rebuilt images (the
 # same upright 48x42 faces at 0..255 that the dataset `yaleb-2432` reads), 1 CPU thread, torch 2.14.1: its loss
 # (times N: the port divides its sum by N "to control the range") after steps 1-3. Its full 1000-step run against
-# dscsc's is in docs/results.md ("DSC-Net parity").
+# dscsc's (the same ACC) is in docs/results.md, "Where we differ".
 REFERENCE_YALEB_LOSS = {1: 138266476544.0, 2: 309157766144.0, 3: 97563182080.0}
 
 
