@@ -48,7 +48,7 @@ def test_eq4_over_negatives_is_a_softmax_over_the_anchor_and_its_negatives_only(
         sch_loss(h, h_aug, everyone, 0.5, "some")
 
 
-def test_a_run_with_eq4_over_negatives_trains_otherwise_as_printed(registry):
+def test_a_run_with_eq4_over_negatives_has_a_smaller_sch_loss(registry):
     printed, spared = _run(registry, miner="knn"), _run(registry, miner="knn", sch_denominator="negatives")
     first = [r.losses for r in printed.history if r.stage == "finetune"][0]
     spared_first = [r.losses for r in spared.history if r.stage == "finetune"][0]

@@ -164,8 +164,11 @@ class SupportedSelfExpression(nn.Module):
     def coefficients(self) -> sparse.csr_matrix:
         """C in the paper's convention (column i expresses sample i), as an N x N CSR matrix of N·k entries."""
         n, k = self.support.shape
-        rows = torch.arange(n, device=self.support.device)
-        values = torch.cat([self.weights_of(block) for block in rows.split(_READ_OUT_BLOCK)])
-        values = values.cpu().double().numpy().ravel()
+        if self.network is None:
+            values = self.values
+        else:  # computed in blocks of rows, so the read-out holds one block's key features at a time
+            rows = torch.arange(n, device=self.support.device)
+            values = torch.cat([self.weights_of(block) for block in rows.split(_READ_OUT_BLOCK)])
+        values = values.detach().cpu().double().numpy().ravel()
         expressed = np.repeat(np.arange(n), k)
         return sparse.csr_matrix((values, (self.support.cpu().numpy().ravel(), expressed)), shape=(n, n))

@@ -263,6 +263,7 @@ class Trainer:
         """The encoder's weights as Stage II starts (to measure how far it moves; unknown after a resume), and
         whether β is still to be set by ``sch_gradient_ratio`` (a resumed run takes the β it found)."""
         self._encoder_start = None if resume is not None else [w.detach().clone() for w in _encoder_weights(network)]
+        self._encoder_start_norm = None if resume is not None else _norm(self._encoder_start)
         self._beta_pending, self._measured, self._beta_found = self.config.sch_gradient_ratio is not None, {}, None
         found = [r.diagnostics["beta"] for r in result.history if r.diagnostics and "beta" in r.diagnostics]
         if self._beta_pending and found:
@@ -300,8 +301,8 @@ class Trainer:
 
     def _encoder_moved(self, network: DSCSCNetwork) -> float:
         now = _encoder_weights(network)
-        start = _norm(self._encoder_start)
-        return float(_norm([w.detach() - w0 for w, w0 in zip(now, self._encoder_start, strict=True)]) / start)
+        moved = _norm([w.detach() - w0 for w, w0 in zip(now, self._encoder_start, strict=True)])
+        return float(moved / self._encoder_start_norm)
 
     @property
     def _rescales(self) -> bool:
