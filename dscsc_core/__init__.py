@@ -20,6 +20,7 @@ from dscsc_core.plugin_api.interfaces import (
     Dataset,
     DatasetSource,
     Encoder,
+    FeatureExtractor,
     NegativeMiner,
     ObjectiveTerm,
     SelfExpressionRegularizer,
@@ -32,7 +33,8 @@ from dscsc_core.plugin_api.params import Component, Param, RunContext
 
 __all__ = [
     "AugmentationPolicy", "AutoEncoderParts", "Clusterer", "Clustering", "Component", "ConfigError",
-    "DataError", "Dataset", "DatasetSource", "DeviceError", "DscscError", "Encoder", "NegativeMiner",
+    "DataError", "Dataset", "DatasetSource", "DeviceError", "DscscError", "Encoder", "FeatureExtractor",
+    "NegativeMiner",
     "ObjectiveTerm", "Param", "ParameterError", "PluginError", "RunContext", "SelfExpressionRegularizer",
     "SelfExpressionSolver", "StageTwoStep", "TrainingObjective", "UnknownComponentError", "hookimpl", "hookspec",
     "symmetric_affinity", "__version__",

@@ -87,6 +87,7 @@ RUNTIME = Role(shapes_result=False, estimator=False)
 # The role of each selection setting (``miner`` picks the miner); a kind not named here has the plain Role().
 _SELECTION_ROLES = {
     "dataset": Role(estimator=False, pixel_solver=True),
+    "features": added_later(None, stage1=STAGE1_ALWAYS, pixel_solver=True),
     "encoder": IN_STAGE1,
     "augment": IN_STAGE1_WITH_SCH,
     "miner": IN_STAGE1_WITH_SCH,

@@ -64,7 +64,7 @@ def test_the_subspace_dimension_comes_from_the_user_then_the_clusterer_then_the_
 
     def prepared(name, **params):
         clusterer = load_registry(strict=True).create("clusterer", name, **params)
-        return SimpleNamespace(data=SimpleNamespace(images=images), components={"clusterer": clusterer})
+        return SimpleNamespace(data=SimpleNamespace(images=images), inputs=images, components={"clusterer": clusterer})
 
     assert Criterion("subspace", dim=1).score(result, prepared("dsc-post", dim=2)) < 0.9
     assert Criterion("subspace").score(result, prepared("dsc-post", dim=2)) == pytest.approx(1.0, abs=1e-6)

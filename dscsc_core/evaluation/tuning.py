@@ -109,9 +109,10 @@ class Criterion:
         return "subspace fit" + (f" (d = {self.dim})" if self.dim is not None else " (d = the clusterer's dim)")
 
     def score(self, result: RunResult, prepared: PreparedRun) -> float:
+        # On what the run clusters: the pixels, or the fixed features computed from them.
         if self.name == "silhouette":
-            return silhouette(result, prepared.data.images, self.space)
-        return subspace_fit(prepared.data.images, result.labels, self.subspace_dim(prepared))
+            return silhouette(result, prepared.inputs, self.space)
+        return subspace_fit(prepared.inputs, result.labels, self.subspace_dim(prepared))
 
     def others(self) -> tuple[Criterion, ...]:
         """The other built-in criteria, with this one's space and dimension: what tune reports beside it."""

@@ -59,6 +59,36 @@ class Encoder(Component):
         """Return the modules for images of ``input_shape``."""
 
 
+# --------------------------------------------------------------------------- fixed features
+class FeatureExtractor(Component):
+    """Turns the images into fixed feature maps once, before training: the network, the augmentation and
+    a shallow solver then see the maps in place of the pixels (figures still show the pixels).
+
+    ``extractor(images)`` checks the N x C x H x W batch, calls ``features`` without gradients and checks
+    its answer: one N x C' x H' x W' float map per image, finite, on the images' device.
+    """
+
+    kind = "feature"
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[0] < 1:
+            raise DataError(f"features expect an N x C x H x W batch; got shape {tuple(images.shape)}")
+        with torch.no_grad():
+            maps = self.features(images)
+        if maps.ndim != 4 or maps.shape[0] != images.shape[0] or min(maps.shape) < 1:
+            raise PluginError(f"features '{self.name}' must return one C x H x W map per image; "
+                              f"got shape {tuple(maps.shape)} for {images.shape[0]} images")
+        _check_same_device(maps, images, f"features '{self.name}' returned its maps", "the images are",
+                           "compute them where the images are")
+        if not torch.isfinite(maps).all():
+            raise PluginError(f"features '{self.name}' returned NaN or Inf values")
+        return maps.float().contiguous()
+
+    @abstractmethod
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Return the N x C' x H' x W' feature maps of ``images`` (N x C x H x W, float32)."""
+
+
 # --------------------------------------------------------------------------- augmentation
 class AugmentationPolicy(Component):
     """Returns an augmented view of a batch, with fresh per-sample randomness on every call.

@@ -18,6 +18,7 @@ from dscsc_core.plugin_api.interfaces import (
     Clusterer,
     DatasetSource,
     Encoder,
+    FeatureExtractor,
     NegativeMiner,
     SelfExpressionRegularizer,
     SelfExpressionSolver,
@@ -48,10 +49,14 @@ class PluginKind:
         return tuple(dict.fromkeys((self.name, self.option)))
 
 
-# In the order of a run: the data, the network, the second view, the negatives, the penalty, the labels;
+# In the order of a run: the data, its optional fixed features, the network,
+# the second view, the negatives, the penalty, the labels;
 # then the optional shallow solver that replaces the network, and the optional extra Stage II objective.
 PLUGIN_KINDS: tuple[PluginKind, ...] = (
     PluginKind(DatasetSource, "dataset", "dataset source"),
+    PluginKind(FeatureExtractor, "features",
+               "fixed features computed from the images once, before training (e.g. a wavelet scattering "
+               "transform); none: the pixels", optional=True),
     PluginKind(Encoder, "encoder", "encoder + mirrored decoder"),
     PluginKind(AugmentationPolicy, "augment", "augmentation policy building the positive view"),
     PluginKind(NegativeMiner, "miner", "negative miner of the contrastive head"),

@@ -143,10 +143,9 @@ def stage1_fingerprint(run) -> str:
         if not _in_stage1(setting.role.stage1, config.pretrain_objective):
             continue
         value = getattr(config, name)
-        if name in SELECTIONS:
-            key[name] = [value, parts[name].config]
-        elif not setting.role.at_earlier_value(value):
-            key[name] = value
+        if setting.role.at_earlier_value(value):  # also an optional plugin left unselected
+            continue
+        key[name] = [value, parts[name].config] if name in SELECTIONS else value
     # Stage I is stored at its own pixel scale (before the move to input_scale).
     key["scale"] = config.pretrain_input_scale if config.pretrain_input_scale is not None else config.input_scale
     key.update(format=STAGE1_FORMAT, version=__version__, device=run.device.type, data=run.data_digest)

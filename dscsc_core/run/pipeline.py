@@ -108,7 +108,9 @@ class PreparedRun:
     data: Dataset
     n_clusters: int
     device: torch.device
-    load_seconds: float
+    load_seconds: float  # reading the data, and computing its fixed features where a run has them
+    # What the network (or a shallow solver) sees: the images, or the fixed features computed from them.
+    inputs: torch.Tensor
 
     @cached_property
     def data_digest(self) -> str:
@@ -156,6 +158,7 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     else:
         data, load_seconds = _timed_load(components["dataset"], data_root)
     n_clusters = _cluster_count(config, data)
+    inputs, features_seconds = _timed_features(components.get("features"), data.images)
     n_samples = data.images.shape[0]
     if n_samples < max(n_clusters, 2):
         raise DataError(
@@ -172,11 +175,19 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     check_processes(config, device, n_samples, processes)
     device = process_device(device, processes)
     # What a miner sees at once: the smallest batch, or in several processes the smallest share of one.
-    context = RunContext(n_samples, n_clusters, tuple(data.images.shape[1:]), data_root=data_root,
+    context = RunContext(n_samples, n_clusters, tuple(inputs.shape[1:]), data_root=data_root,
                          batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)) // processes)
     for component in components.values():
         component.check_context(context)
-    return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds)
+    return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds + features_seconds, inputs)
+
+
+def _timed_features(extractor, images: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The run's inputs: the images, or their fixed features (computed once, here, before any training)."""
+    if extractor is None:
+        return images, 0.0
+    start = time.perf_counter()
+    return extractor(images), time.perf_counter() - start
 
 
 # What a run takes when the dense C would not fit: each sample expressed by this many neighbours, Stage II in
@@ -342,7 +353,7 @@ def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: P
         raise CheckpointError(f"cannot resume: {resume_mismatch(resume.settings, resume.data, run)}")
     solver = parts.get("solver")
     if solver is not None and config.solver_input == "pixels":
-        pixels = run.data.images.flatten(1).double().numpy() * config.input_scale
+        pixels = run.inputs.flatten(1).double().numpy() * config.input_scale
         return _finish(run, _solve(solver, pixels, None), StageOneUse(), clusterers)
     # With a solver on features, the network stops after Stage I (no Stage II steps).
     training = config.training() if solver is None else dataclasses.replace(config.training(), epochs=0)
@@ -350,7 +361,7 @@ def _execute(run: PreparedRun, on_epoch: EpochCallback | None, checkpoint_dir: P
     trainer = _trainer(run, training, key, path, on_epoch, should_stop, checkpoint_sink)
     stage1_key, stored, store = _stage1_sharing(run, stage1_cache, resume)
     try:
-        trained = trainer.fit(run.data.images, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)
+        trained = trainer.fit(run.inputs, run.n_clusters, resume=resume, stage1=stored, on_stage1=store)
     except TrainingInterrupted as stopped:
         raise TrainingInterrupted(f"{stopped} in {checkpoint_dir}" if path is not None else str(stopped),
                                   checkpoint_dir=checkpoint_dir if path is not None else None) from None
@@ -405,7 +416,7 @@ def _summary(run: PreparedRun, trained: TrainingResult | None, timings: RunTimin
             for option, info in run.infos.items()
         },
         "data": {"n_samples": int(run.data.images.shape[0]), "n_clusters": run.n_clusters,
-                 "input_shape": list(run.data.images.shape[1:]), "has_labels": run.data.labels is not None},
+                 "input_shape": list(run.inputs.shape[1:]), "has_labels": run.data.labels is not None},
         "seed": config.seed,
         "device": str(run.device),
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -17,6 +17,7 @@ from .benchmark_data import (
 from .clusterers import DscPostClusterer, SparseSpectralClusterer, SpectralClusterer
 from .datasets import DigitsSource, SyntheticSubspacesSource
 from .encoders import Conv1Encoder, Conv3Encoder
+from .features import ScatteringFeatures
 from .miners import AffinityMiner, AllOthersMiner, ClassmatesMiner, KnnMiner
 from .objectives import DascObjective, S2ConvSCNObjective
 from .regularizers import FrobeniusRegularizer, L1Regularizer
@@ -30,6 +31,11 @@ from .solvers import (
     SparseSubspaceClustering,
 )
 from .user_data import ArrayFileSource, ImageFolderSource, MatFileSource
+
+
+@hookimpl
+def dscsc_register_features(register):
+    register(ScatteringFeatures)
 
 
 @hookimpl

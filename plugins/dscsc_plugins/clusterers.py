@@ -66,15 +66,16 @@ def _assigned(embedding: np.ndarray, n_clusters: int, seed: int, assign_labels: 
     return discretize(embedding, random_state=seed)
 
 
+_NORMALIZE_ROWS = Param("normalize_rows", bool, False,
+                        "scale each sample's spectral embedding to unit length before assigning labels "
+                        "(Ng-Jordan-Weiss, as SSC's and SSC-OMP's reference code); off: scikit-learn's "
+                        "SpectralClustering, as DSC-Net")
+
+
 class SpectralClusterer(Clusterer):
     name = "spectral"
     summary = "spectral clustering on A = (|C| + |C|^T)/2, as the paper describes (seeded)"
-    params = (
-        _ASSIGN,
-        Param("normalize_rows", bool, False,
-              "scale each sample's spectral embedding to unit length before assigning labels (Ng-Jordan-Weiss, "
-              "as SSC's and SSC-OMP's reference code); off: scikit-learn's SpectralClustering, as DSC-Net"),
-    )
+    params = (_ASSIGN, _NORMALIZE_ROWS)
 
     def cluster(self, coef, n_clusters, seed):
         affinity = symmetric_affinity(coef)
@@ -211,6 +212,10 @@ class SparseSpectralClusterer(Clusterer):
               "eigensolver of the normalised Laplacian: lobpcg, or arpack (scipy's eigsh, shift-invert)",
               choices=("lobpcg", "arpack")),
         _ASSIGN,
+        _NORMALIZE_ROWS,
+        Param("n_components", int, 0,
+              "eigenvectors in the spectral embedding (0: one per cluster, K); more than K keep sub-structure "
+              "that K of them mix, as scikit-learn's SpectralClustering n_components", min=0),
     )
     accepts_sparse = True
 
@@ -218,11 +223,21 @@ class SparseSpectralClusterer(Clusterer):
         if self.k >= context.n_samples:
             raise DataError(f"clusterer '{self.name}' parameter 'k' must be smaller than N = {context.n_samples} "
                             f"(each sample links to at most N-1 others); got {self.k}")
+        if self.n_components >= context.n_samples:
+            raise DataError(f"clusterer '{self.name}' parameter 'n_components' must be smaller than N = "
+                            f"{context.n_samples}; got {self.n_components}")
+        if self.n_components not in (0, context.n_clusters) and self.assign_labels != "kmeans":
+            raise DataError(f"clusterer '{self.name}': n_components {self.n_components} differs from the "
+                            f"{context.n_clusters} clusters, which only assign_labels 'kmeans' can label; "
+                            f"got '{self.assign_labels}'")
 
     def cluster(self, coef, n_clusters, seed):
         affinity = sparse_symmetric_affinity(coef, self.k)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Graph is not fully connected")
-            embedding = spectral_embedding(affinity, n_components=n_clusters, eigen_solver=self.eigen_solver,
+            embedding = spectral_embedding(affinity, n_components=self.n_components or n_clusters,
+                                           eigen_solver=self.eigen_solver,
                                            random_state=seed, drop_first=False)
+        if self.normalize_rows:
+            embedding = normalize(embedding)
         return Clustering(_assigned(embedding, n_clusters, seed, self.assign_labels), affinity)
