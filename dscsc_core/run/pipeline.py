@@ -158,7 +158,6 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     else:
         data, load_seconds = _timed_load(components["dataset"], data_root)
     n_clusters = _cluster_count(config, data)
-    inputs, features_seconds = _timed_features(components.get("features"), data.images)
     n_samples = data.images.shape[0]
     if n_samples < max(n_clusters, 2):
         raise DataError(
@@ -174,6 +173,7 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     processes = process_count(config)
     check_processes(config, device, n_samples, processes)
     device = process_device(device, processes)
+    inputs, features_seconds = _timed_features(components.get("features"), data.images, device)
     # What a miner sees at once: the smallest batch, or in several processes the smallest share of one.
     context = RunContext(n_samples, n_clusters, tuple(inputs.shape[1:]), data_root=data_root,
                          batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)) // processes)
@@ -182,12 +182,14 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds + features_seconds, inputs)
 
 
-def _timed_features(extractor, images: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """The run's inputs: the images, or their fixed features (computed once, here, before any training)."""
+def _timed_features(extractor, images: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, float]:
+    """The run's inputs: the images, or their fixed features, computed once, here, before any training, on
+    the run's device, and kept where the images are (the trainer moves its inputs itself)."""
     if extractor is None:
         return images, 0.0
     start = time.perf_counter()
-    return extractor(images), time.perf_counter() - start
+    inputs = extractor(images.to(device)).to(images.device)
+    return inputs, time.perf_counter() - start
 
 
 # What a run takes when the dense C would not fit: each sample expressed by this many neighbours, Stage II in
