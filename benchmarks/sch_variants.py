@@ -1,14 +1,15 @@
 """What DSCSC adds over its DSC-Net base, variant by variant, paired by seed (issue 48).
 
 Usage:
-    python benchmarks/sch_variants.py [--datasets orl,coil20] [--seeds 5] [--threads 1] [--out DIR]
+    python benchmarks/sch_variants.py [--datasets orl,coil20] [--seeds 5] [--first-seed 0] [--threads 1] [--out DIR]
         [--variants preset,structural,...] [--layer NAME=FILE.toml ...] [--data-root DIR]
 
-For each dataset D, every case below runs on seeds 0..S-1 and shares one Stage I per seed (all of them train
-Stage I alike: DRH only). ``recipe`` is the DSC-Net recipe ``dscnet-D``; ``preset`` is DSCSC's preset ``D``; the
-other variants are ``D`` with the overrides of ``VARIANTS``, and ``--layer NAME=FILE`` adds a case ``NAME``: ``D`` under
-a TOML layer, e.g. the one ``dscsc tune --write`` wrote. Runs are stored under ``--out`` (one JSON record a
-run) and reused when asked again, so an interrupted table continues where it stopped.
+For each dataset D, every case below runs on seeds F..F+S-1 (F = --first-seed, 0 by default) and shares one
+Stage I per seed (all of them train Stage I alike: DRH only). ``recipe`` is the DSC-Net recipe ``dscnet-D``;
+``preset`` is DSCSC's preset ``D``; the other variants are ``D`` with the overrides of ``VARIANTS``, and ``--layer
+NAME=FILE`` adds a case ``NAME``: ``D`` under a TOML layer, e.g. the one ``dscsc tune --write`` wrote. Runs are
+stored under ``--out`` (one JSON record a run) and reused when asked again, so an interrupted table continues where
+it stopped.
 
 Prints one table per dataset: each case's ACC (mean ± sample std), its ACC minus the recipe's paired by seed
 (mean ± std, and the 95 % t-interval of the mean), the two label-free criteria (subspace fit, the adoption rule's;
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="preset,structural,acting,c-warm,all",
                         help=f"among {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST..FIRST+S-1 (a confirmation's own)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("sch-variants-runs"))
     parser.add_argument("--layer", action="append", default=[], metavar="NAME=FILE",
@@ -127,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in args.datasets.split(","):
         chosen = cases(registry, dataset, args.variants.split(","), overrides, layers)
         clusterer = resolve_config(registry, *chosen[0].layers).clusterer
-        records = run_bench(registry, chosen, range(args.seeds), [clusterer], args.out, datasets=datasets,
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        records = run_bench(registry, chosen, seeds, [clusterer], args.out, datasets=datasets,
                             on_record=lambda record, reused: print(record.progress_line(reused), file=sys.stderr))
         lines, fits = table(records, clusterer)
-        print(f"### {dataset} ({clusterer}, seeds 0-{args.seeds - 1})\n", *lines, "",
+        print(f"### {dataset} ({clusterer}, seeds {seeds[0]}-{seeds[-1]})\n", *lines, "",
               f"Adopted by the rule: {adopted(fits)}\n", sep="\n")
     return 0
 
