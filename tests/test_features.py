@@ -79,6 +79,7 @@ def test_a_run_on_features_trains_on_the_maps_and_names_them(tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["data"]["input_shape"] == [25, 4, 4]  # 16 x 16 images, J 2: maps of 4 x 4
     assert result["components"]["features"]["name"] == "scattering"
+    assert "augmentation 'geometric' acts on the 'scattering' maps" in done.stderr  # a warning, one line
     assert result["components"]["features"]["params"]["scales"] == 2
     assert (out / "figures" / "gallery.png").is_file()  # the gallery still shows the digits themselves
 
@@ -100,7 +101,7 @@ def test_features_enter_stage_one_identity(registry):
     from dscsc_core.run.identity import stage1_fingerprint
     from dscsc_core.run.pipeline import prepare, resolve_config
 
-    settings = {"dataset": "digits", "encoder": "conv1", "pretrain_epochs": 1, "epochs": 1}
+    settings = {"dataset": "digits", "encoder": "conv1", "augment": "none", "pretrain_epochs": 1, "epochs": 1}
     plain = prepare(resolve_config(registry, settings), registry)
     scattered = prepare(resolve_config(registry, {**settings, "features": "scattering"},
                                        {"params": {"features.scales": 2}}), registry)

@@ -174,12 +174,23 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     check_processes(config, device, n_samples, processes)
     device = process_device(device, processes)
     inputs, features_seconds = _timed_features(components.get("features"), data.images, device)
+    _warn_if_augmenting_features(components)
     # What a miner sees at once: the smallest batch, or in several processes the smallest share of one.
     context = RunContext(n_samples, n_clusters, tuple(inputs.shape[1:]), data_root=data_root,
                          batch_samples=min(stage2_batches(n_samples, config.stage2_batch_size)) // processes)
     for component in components.values():
         component.check_context(context)
     return PreparedRun(config, components, infos, data, n_clusters, device, load_seconds + features_seconds, inputs)
+
+
+def _warn_if_augmenting_features(components: dict[str, Component]) -> None:
+    """An augmentation made for images (rotations, crops, flips) acts on a feature plugin's maps instead."""
+    extractor, augment = components.get("features"), components["augment"]
+    if extractor is not None and not augment.identity:
+        warnings.warn(DscscWarning(
+            f"augmentation '{augment.name}' acts on the '{extractor.name}' maps, not on the images "
+            "(the features are computed once, before training); --augment none keeps each sample as its own "
+            "positive"), stacklevel=3)
 
 
 def _timed_features(extractor, images: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, float]:
