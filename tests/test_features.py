@@ -24,6 +24,8 @@ def test_scattering_has_one_channel_per_path_and_one_value_per_2j_pixels():
     small = ScatteringFeatures(scales=2, orientations=4)(torch.rand(2, 3, 8, 8))
     assert small.shape == (2, 3 * (1 + 8 + 16), 2, 2)  # each colour channel transformed alone
     assert ScatteringFeatures(scales=2, orientations=4).channels_per_input() == 25
+    wide = ScatteringFeatures(scales=2, orientations=4)(torch.rand(2, 1, 12, 20))  # padded to a 20 x 20 grid
+    assert wide.shape == (2, 25, 5, 5)
 
 
 def test_wavelets_have_no_mean_so_a_flat_image_has_only_its_average():
