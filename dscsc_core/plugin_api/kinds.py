@@ -49,9 +49,9 @@ class PluginKind:
         return tuple(dict.fromkeys((self.name, self.option)))
 
 
-# In the order of a run: the data, its optional fixed features, the network,
-# the second view, the negatives, the penalty, the labels;
-# then the optional shallow solver that replaces the network, and the optional extra Stage II objective.
+# In the order of a run: the data, its optional fixed features, the network, the second view, the negatives,
+# the penalty, the labels; then the optional shallow solver that replaces the network, and the optional extra
+# Stage II objective.
 PLUGIN_KINDS: tuple[PluginKind, ...] = (
     PluginKind(DatasetSource, "dataset", "dataset source"),
     PluginKind(FeatureExtractor, "features",
