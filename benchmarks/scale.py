@@ -69,7 +69,6 @@ def baseline_rows(data_root: str | None, seed: int) -> list[str]:
     """k-means and scikit-learn's spectral clustering (10-NN graph) on the MNIST test pixels (issue 47's
     baselines), then the same on the preset's scattering features, spectral clustering there as the preset
     clusters (Ng-Jordan-Weiss rows, 15 eigenvectors, k-means): what the network adds beyond its features."""
-    import torch
     from sklearn.cluster import KMeans, SpectralClustering
 
     from dscsc_core.metrics import clustering_scores
@@ -85,8 +84,7 @@ def baseline_rows(data_root: str | None, seed: int) -> list[str]:
             data.n_clusters, affinity="nearest_neighbors", n_neighbors=10, random_state=seed)),
     }
     start = time.perf_counter()
-    with torch.no_grad():
-        scattering = registry.create("feature", "scattering")(data.images).flatten(1).numpy().astype(np.float64)
+    scattering = registry.create("feature", "scattering")(data.images).flatten(1).numpy().astype(np.float64)
     features_seconds = time.perf_counter() - start
     methods.update({
         "k-means, scattering features": (scattering, KMeans(data.n_clusters, n_init=10, random_state=seed)),
@@ -126,7 +124,7 @@ def mnist_rows(args: argparse.Namespace, common: list[str]) -> None:
     seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else [args.seed]
     scores = []
     for seed in seeds:
-        run = timed_run(MNIST_RUN, [*common[2:], "--seed", str(seed)])
+        run = timed_run(MNIST_RUN, ["--seed", str(seed), *common])
         scores.append([100 * run["summary"]["metrics"][name] for name in ("acc", "nmi", "ari")])
         print(run_row(f"`dscsc run {MNIST_RUN}`, seed {seed}", run), flush=True)
     if len(seeds) > 1:
@@ -146,9 +144,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="", help="mnist: comma-separated seeds of the preset (else --seed)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    common = ["--seed", str(args.seed), "--threads", str(args.threads)]
-    if args.data_root:
-        common += ["--data-root", args.data_root]
+    common = ["--threads", str(args.threads), *(["--data-root", args.data_root] if args.data_root else [])]
     print(f"{datetime.date.today()}, {platform.machine()} ({platform.processor() or 'cpu'}), {os.cpu_count()} "
           f"CPUs, {args.threads} threads; python benchmarks/scale.py {shlex.join(sys.argv[1:])}\n")
     print("| run | wall s | Stage I / Stage II / clustering s | peak RSS GiB | ACC % | NMI % | ARI % |")
@@ -156,10 +152,11 @@ def main() -> None:
     if args.what == "mnist":
         mnist_rows(args, common)
         return
+    seeded = ["--seed", str(args.seed), *common]
     for n in (int(size) for size in args.sizes.split(",")):
         arguments = f"{SYNTHETIC_RUN} --dataset.per-subspace {n // 10}"
-        print(run_row(f"N = {n}", timed_run(arguments, common)), flush=True)
-    print(f"\ncommand of each row: dscsc run {SYNTHETIC_RUN} --dataset.per-subspace N/10 {shlex.join(common)}")
+        print(run_row(f"N = {n}", timed_run(arguments, seeded)), flush=True)
+    print(f"\ncommand of each row: dscsc run {SYNTHETIC_RUN} --dataset.per-subspace N/10 {shlex.join(seeded)}")
 
 
 if __name__ == "__main__":

@@ -148,3 +148,19 @@ def test_sparse_spectral_eigenvector_count_is_checked_before_training(tmp_path):
     assert_one_line_error(invoke(*common, "--clusterer.n-components", "400", "--clusterer.assign-labels", "kmeans"),
                           "'n_components' must be smaller than N = 200")
     assert not (tmp_path / "run").exists()
+
+
+def test_runs_sharing_a_dataset_cache_compute_its_features_once(registry, monkeypatch):
+    """tune, bench and ablate prepare a run per candidate and seed: the maps are computed once for them all."""
+    from dscsc_core.run.pipeline import LoadedDatasets, prepare, resolve_config
+
+    calls = []
+    computed = ScatteringFeatures.features
+    monkeypatch.setattr(ScatteringFeatures, "features", lambda self, images: calls.append(1) or computed(self, images))
+    settings = {"dataset": "synthetic", "features": "scattering", "encoder": "conv1", "augment": "none"}
+    datasets = LoadedDatasets()
+    runs = [prepare(resolve_config(registry, {**settings, "seed": seed}, {"params": {"features.scales": 2}}),
+                    registry, datasets=datasets) for seed in (0, 1)]
+    assert len(calls) == 1 and runs[0].inputs is runs[1].inputs
+    prepare(resolve_config(registry, settings, {"params": {"features.scales": 1}}), registry, datasets=datasets)
+    assert len(calls) == 2  # other parameters, other maps

@@ -465,13 +465,17 @@ def report(run_dir: Path = typer.Argument(..., help="A folder written by dscsc r
 
 
 def _reload_images(summary: dict[str, Any]):
-    """The run's images for the gallery, or None when its dataset cannot be loaded here any more."""
+    """The run's images for the gallery, or None when its dataset cannot be loaded here any more. Only the
+    dataset is read: the gallery needs neither the run's checks nor its features."""
     from dscsc_core.errors import DscscError
-    from dscsc_core.run.pipeline import prepare, resolve_config
+    from dscsc_core.plugin_api.datapaths import DataRoot
+    from dscsc_core.run.pipeline import build_components, resolve_config
 
     try:
         registry = _load_registry()
-        return prepare(resolve_config(registry, summary["config"]), registry).data.images
+        config = resolve_config(registry, summary["config"])
+        _, components = build_components(config, registry)
+        return components["dataset"].load(DataRoot.resolve(config.data_root)).images
     except DscscError:
         return None
 

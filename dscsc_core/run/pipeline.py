@@ -28,7 +28,7 @@ from dscsc_core.errors import ConfigError, DataError, DeviceError, DscscWarning
 from dscsc_core.files import make_folder
 from dscsc_core.metrics import clustering_scores
 from dscsc_core.plugin_api.datapaths import DataRoot
-from dscsc_core.plugin_api.interfaces import Clusterer, Clustering, Dataset, DatasetSource
+from dscsc_core.plugin_api.interfaces import Clusterer, Clustering, Dataset, DatasetSource, FeatureExtractor
 from dscsc_core.plugin_api.kinds import PLUGIN_KINDS
 from dscsc_core.plugin_api.params import Component, RunContext
 from dscsc_core.plugin_api.registry import ComponentInfo, Registry
@@ -120,18 +120,26 @@ class PreparedRun:
 
 
 class LoadedDatasets:
-    """Datasets already read in this process, by source, parameters and data root: ``tune``,
-    ``ablate`` and ``bench`` read each once however many candidates and seeds train on it. A
-    dataset's load time stays the one measured when it was read."""
+    """Datasets already read in this process, by source, parameters and data root, and their fixed features:
+    ``tune``, ``ablate`` and ``bench`` read each once, and compute each feature plugin's maps once, however
+    many candidates and seeds train on it. The seconds stay the ones measured the first time."""
 
     def __init__(self) -> None:
         self._loaded: dict[str, tuple[Dataset, float]] = {}
+        self._features: dict[str, tuple[torch.Tensor, float]] = {}
 
     def load(self, source: DatasetSource, data_root: DataRoot) -> tuple[Dataset, float]:
         key = json.dumps([source.name, source.config, str(data_root.path)], sort_keys=True, default=str)
         if key not in self._loaded:
             self._loaded[key] = _timed_load(source, data_root)
         return self._loaded[key]
+
+    def features(self, extractor: FeatureExtractor, data: Dataset, device: torch.device) -> tuple[torch.Tensor, float]:
+        """``extractor``'s maps of ``data`` (a dataset this cache holds, so its identity names its content)."""
+        key = json.dumps([id(data), extractor.name, extractor.config, str(device)], sort_keys=True, default=str)
+        if key not in self._features:
+            self._features[key] = _timed_features(extractor, data.images, device)
+        return self._features[key]
 
 
 def _timed_load(source: DatasetSource, data_root: DataRoot) -> tuple[Dataset, float]:
@@ -153,7 +161,9 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
         infos["dataset"] = ComponentInfo("dataset", source.name, type(source), "in-memory", "", "")
     device = resolve_device(config.device)
     data_root = DataRoot.resolve(config.data_root)
-    if datasets is not None and source is None:
+    if source is not None:
+        datasets = None  # the estimator's X: read here, held by no cache
+    if datasets is not None:
         data, load_seconds = datasets.load(components["dataset"], data_root)
     else:
         data, load_seconds = _timed_load(components["dataset"], data_root)
@@ -173,7 +183,7 @@ def prepare(config: RunConfig, registry: Registry, source: DatasetSource | None 
     processes = process_count(config)
     check_processes(config, device, n_samples, processes)
     device = process_device(device, processes)
-    inputs, features_seconds = _timed_features(components.get("features"), data.images, device)
+    inputs, features_seconds = _inputs(components.get("features"), data, device, datasets)
     _warn_if_augmenting_features(components)
     # What a miner sees at once: the smallest batch, or in several processes the smallest share of one.
     context = RunContext(n_samples, n_clusters, tuple(inputs.shape[1:]), data_root=data_root,
@@ -193,11 +203,20 @@ def _warn_if_augmenting_features(components: dict[str, Component]) -> None:
             "positive"), stacklevel=3)
 
 
-def _timed_features(extractor, images: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, float]:
-    """The run's inputs: the images, or their fixed features, computed once, here, before any training, on
-    the run's device, and kept where the images are (the trainer moves its inputs itself)."""
+def _inputs(extractor: FeatureExtractor | None, data: Dataset, device: torch.device,
+            datasets: LoadedDatasets | None) -> tuple[torch.Tensor, float]:
+    """The run's inputs and the seconds they took: the images, or their fixed features, computed once before
+    any training (once per process where ``datasets`` keeps them)."""
     if extractor is None:
-        return images, 0.0
+        return data.images, 0.0
+    if datasets is not None:
+        return datasets.features(extractor, data, device)
+    return _timed_features(extractor, data.images, device)
+
+
+def _timed_features(extractor: FeatureExtractor, images: torch.Tensor,
+                    device: torch.device) -> tuple[torch.Tensor, float]:
+    """The maps, computed on the run's device and kept where the images are (the trainer moves its inputs)."""
     start = time.perf_counter()
     inputs = extractor(images.to(device)).to(images.device)
     return inputs, time.perf_counter() - start

@@ -147,14 +147,16 @@ class SupportedSelfExpression(nn.Module):
         return position[self.support[anchors]]
 
     @torch.no_grad()
-    def batch_block(self, rows: torch.Tensor) -> torch.Tensor:
+    def batch_block(self, rows: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """C among the samples ``rows`` only (B x B, the paper's convention, in the batch's order): what a miner
-        that reads C sees of it in a mini-batch; with one batch of all samples it is C itself."""
+        that reads C sees of it in a mini-batch; with one batch of all samples it is C itself. ``weights``: the
+        rows' coefficients when the caller has them already (``weights_of(rows)``)."""
         expressing = self._places_in_batch(rows, rows)
         inside = expressing >= 0
         expressed = torch.arange(rows.shape[0], device=rows.device).unsqueeze(1).expand_as(expressing)
         block = torch.zeros(rows.shape[0], rows.shape[0], device=self.support.device)
-        return block.index_put_((expressing[inside], expressed[inside]), self.weights_of(rows)[inside])
+        weights = self.weights_of(rows) if weights is None else weights.detach()
+        return block.index_put_((expressing[inside], expressed[inside]), weights[inside])
 
     @torch.no_grad()
     def remember(self, rows: torch.Tensor, batch_features: torch.Tensor) -> None:

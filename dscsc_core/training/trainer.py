@@ -83,7 +83,8 @@ def _adam(network: DSCSCNetwork, lr: float, coef_lr: float | None = None) -> tor
     if coef_lr is None or network.self_expression is None:
         return torch.optim.Adam(network.parameters(), lr=lr, fused=True)
     coef = list(network.self_expression.parameters())
-    rest = [p for p in network.parameters() if all(p is not c for c in coef)]
+    coef_ids = {id(p) for p in coef}
+    rest = [p for p in network.parameters() if id(p) not in coef_ids]
     return torch.optim.Adam([{"params": rest}, {"params": coef, "lr": coef_lr}], lr=lr, fused=True)
 
 
@@ -549,7 +550,8 @@ class Trainer:
         with record_function(DECODER):
             weights = sem.weights_of(anchors)
             z_expressed = sem.express(rows, batch_features, anchors, weights)
-        terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=sem.batch_block(anchors))
+        block = sem.batch_block(anchors, weights)
+        terms = self._terms(network, views, decoded=z_expressed, with_sch=True, coef=block)
         with record_function(LOSSES):
             terms["sem"] = sem_loss(views.z, z_expressed, self.regularizer(weights), alpha)
             if self._beta_pending:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -20,6 +22,7 @@ class KnnMiner(NegativeMiner):
     name = "knn"
     summary = "eq. 8: every sample except the k nearest neighbours of the anchor (cosine, encoder space)"
     params = (Param("k", int, 10, "number of nearest neighbours spared from being negatives", min=0),)
+    by_coef: ClassVar[bool] = False  # spare the strongest partners in C (once it exists), not the nearest features
 
     def check_context(self, context):
         self._check_k(context.samples_at_once)
@@ -30,12 +33,9 @@ class KnnMiner(NegativeMiner):
                             f"got {self.k}")
 
     def mine(self, z, coef):
-        n = z.shape[0]
-        if self.k == 0:
-            return torch.ones(n, n, dtype=torch.bool, device=z.device)
-        self._check_k(n)
-        unit = F.normalize(z.flatten(1), dim=1)
-        return _all_but_strongest(unit @ unit.T, self.k)
+        if self.k:
+            self._check_k(z.shape[0])
+        return _all_but_partners(z, coef, self.k, self.by_coef)
 
 
 class AffinityMiner(KnnMiner):
@@ -43,15 +43,9 @@ class AffinityMiner(KnnMiner):
     summary = ("every sample except the anchor's k strongest self-expression partners (|C| + |C|^T); "
                "before C exists (Stage I), the k nearest in the encoder space, as knn")
     params = (Param("k", int, 10, "number of strongest partners spared from being negatives", min=0),)
-
-    def mine(self, z, coef):
-        # Faces that turn through the same pose are close in the encoder space whoever they are
-        # (UMIST), while C ties each sample to its own subspace: C's partners spare the subspace.
-        if coef is None or self.k == 0:
-            return super().mine(z, coef)
-        self._check_k(z.shape[0])
-        strength = coef.abs()
-        return _all_but_strongest(strength + strength.T, self.k)
+    # Faces that turn through the same pose are close in the encoder space whoever they are
+    # (UMIST), while C ties each sample to its own subspace: C's partners spare the subspace.
+    by_coef = True
 
 
 class ClassmatesMiner(NegativeMiner):
@@ -73,15 +67,21 @@ class ClassmatesMiner(NegativeMiner):
         if self.clusters < 1:
             raise DataError(f"miner '{self.name}' needs the number of classes: set its parameter 'clusters', or "
                             "use it in a run, which gives it the run's number of clusters")
-        n = z.shape[0]
-        spared = max(round(n / self.clusters) - 1, 0)
-        if spared == 0:
-            return torch.ones(n, n, dtype=torch.bool, device=z.device)
-        if self.by == "coef" and coef is not None:
-            strength = coef.abs()
-            return _all_but_strongest(strength + strength.T, spared)
-        unit = F.normalize(z.flatten(1), dim=1)
-        return _all_but_strongest(unit @ unit.T, spared)
+        spared = max(round(z.shape[0] / self.clusters) - 1, 0)
+        return _all_but_partners(z, coef, spared, self.by == "coef")
+
+
+def _all_but_partners(z: torch.Tensor, coef: torch.Tensor | None, spared: int, by_coef: bool) -> torch.Tensor:
+    """Every sample a negative of every anchor but the anchor's ``spared`` strongest partners: by |C| + |C|^T
+    where ``by_coef`` and C exists, else the nearest by cosine in the encoder space; none spared: eq. 7."""
+    n = z.shape[0]
+    if spared == 0:
+        return torch.ones(n, n, dtype=torch.bool, device=z.device)
+    if by_coef and coef is not None:
+        strength = coef.abs()
+        return _all_but_strongest(strength + strength.T, spared)
+    unit = F.normalize(z.flatten(1), dim=1)
+    return _all_but_strongest(unit @ unit.T, spared)
 
 
 def _all_but_strongest(similarity: torch.Tensor, k: int) -> torch.Tensor:
